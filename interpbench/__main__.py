@@ -1,0 +1,3 @@
+from interpbench.cli.main import main
+
+main()

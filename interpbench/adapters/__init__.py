@@ -1,0 +1,49 @@
+"""Adapters: every kind of representation behind one protocol, chosen by a model spec.
+
+`load_representation(spec)` is the only entry point the rest of the package uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from interpbench.adapters.base import Representation, RepresentationMeta
+from interpbench.specs import ModelSpec, parse_spec
+
+ADAPTERS = {
+    "shapes": "shipped reference models trained on the Shapes world",
+    "openclip": "dense open_clip CLIP (positive and negative parts as features)",
+    "sparseclip": "natively sparse CLIP (ReLU after a widened projection)",
+    "sae": "sparse autoencoder on a base CLIP, in a public checkpoint format",
+}
+
+
+def _load_sae(spec: ModelSpec, offline: bool, display: str | None):
+    from interpbench.adapters.sae import SAERepresentation, sae_meta
+    from interpbench.adapters.sae_formats import load_sae, sae_fingerprint
+
+    base = load_representation(spec.base.raw, offline=offline)
+    sae = load_sae(spec.name, spec.path, base_model=spec.base.raw, offline=offline, **spec.options)
+    fp = sae_fingerprint(spec.name, spec.path, offline=offline)
+    return SAERepresentation(base, sae, sae_meta(spec.raw, base, sae, spec.path, fp, display))
+
+
+def load_representation(spec: str | ModelSpec, offline: bool = False) -> Representation:
+    from interpbench.adapters.openclip_dense import load_dense, load_sparse, reference_folder
+
+    ms = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
+    if ms.scheme == "shapes":
+        folder = reference_folder(ms.name)
+        if ms.name == "dense":
+            return load_dense(parse_spec(f"openclip:local-dir:{folder}"), display=ms.raw)
+        if ms.name == "sparse":
+            return load_sparse(folder, ms.raw, display=ms.raw)
+        return _load_sae(parse_spec(f"sae:interpbench:{folder}@shapes:dense"), offline, display=ms.raw)
+    if ms.scheme == "openclip":
+        return load_dense(ms, offline=offline)
+    if ms.scheme == "sparseclip":
+        return load_sparse(Path(ms.path), ms.raw)
+    return _load_sae(ms, offline, display=None)
+
+
+__all__ = ["ADAPTERS", "Representation", "RepresentationMeta", "load_representation"]

@@ -1,0 +1,53 @@
+"""`interpbench evaluate`: evaluate models on a data set and write results JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DEFAULT_MODELS = ["shapes:dense", "shapes:sparse", "shapes:sae"]
+
+
+def evaluate(
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Model spec; repeat for several. "
+                                                    "Default: the shipped reference models.")] = None,
+    dataset: Annotated[str, typer.Option(help="Data spec (shapes, shapes:train, shapes-spurious, ...).")] = "shapes",
+    n_images: Annotated[int, typer.Option(help="Number of images to evaluate on.")] = 2000,
+    judge: Annotated[str, typer.Option(help="Judge model spec for Clarity and label correlation, "
+                                       "or 'groundtruth' (Shapes concept vectors).")] = "shapes:dense",
+    vocab: Annotated[str, typer.Option(help="Vocabulary name (see `interpbench vocab list`) or a text file.")] = "shapes",
+    template: Annotated[str, typer.Option(help="Prompt template for vocabulary words, e.g. 'a photo of a {}'.")] = "{}",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
+    results: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
+    cache_dir: Annotated[Path | None, typer.Option(help="Activation cache (default ~/.cache/interpbench "
+                                                   "or $INTERPBENCH_CACHE).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for data and any sampling; recorded in results.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
+    no_zeroshot: Annotated[bool, typer.Option("--no-zeroshot", help="Skip zero-shot accuracy.")] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+):
+    """Evaluate sparse representations and write one results JSON per (model, data set)."""
+    import os
+
+    from interpbench.cli.common import progress_tasks
+    from interpbench.evaluation.runner import EvalSettings, RunContext, default_cache, evaluate_model, resolve_device
+    from interpbench.evaluation.summary import print_summary
+    from interpbench.results.store import write_result
+
+    if offline or os.environ.get("HF_HUB_OFFLINE") == "1":
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        offline = True
+    settings = EvalSettings(dataset=dataset, n_images=n_images, seed=seed, judge=judge, vocab=vocab,
+                            template=template, zeroshot=not no_zeroshot, batch_size=batch_size)
+    ctx = RunContext(device=resolve_device(device), cache_dir=cache_dir or default_cache(), offline=offline)
+    records = []
+    with progress_tasks(not quiet) as task:
+        ctx.task = task
+        for spec in model or DEFAULT_MODELS:
+            record, per_feature, labels = evaluate_model(spec, settings, ctx)
+            path = write_result(results, record, per_feature, labels)
+            records.append((record, path))
+    print_summary(records)

@@ -1,0 +1,55 @@
+"""`interpbench train`: train the reference models (CLIPs and TopK SAEs) from scratch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _bar(description: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                        TimeElapsedColumn())
+    task = progress.add_task(description, total=None, loss="-")
+
+    def update(step, total, loss):
+        progress.update(task, completed=step, total=total, loss=f"{loss:.4f}")
+
+    return progress, update
+
+
+@app.command()
+def clip(
+    preset: Annotated[str, typer.Argument(help="dense or sparse")],
+    out: Annotated[Path | None, typer.Option(help="Output model folder (default: the shipped reference folder).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Override the number of steps (default 1200).")] = None,
+):
+    """Train shapes:dense or shapes:sparse on the Shapes world (seed 0) and write its model card."""
+    from interpbench.errors import BadSpecError
+    from interpbench.training.reference import PRESETS, build_clip
+
+    if preset not in PRESETS:
+        raise BadSpecError(f"unknown CLIP preset {preset!r}; expected one of {sorted(PRESETS)}")
+    progress, update = _bar(f"train {preset}")
+    with progress:
+        folder = build_clip(preset, out, steps, progress=update)
+    typer.echo(f"wrote {folder} (see {folder / 'MODEL_CARD.md'})")
+
+
+@app.command()
+def sae(
+    base: Annotated[Path | None, typer.Option(help="Base CLIP model folder (default: shipped shapes:dense).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output SAE folder (default: the shipped reference folder).")] = None,
+):
+    """Train the TopK SAE on the base CLIP's Shapes image embeddings and write its model card."""
+    from interpbench.training.reference import build_sae
+
+    progress, update = _bar("train sae")
+    with progress:
+        folder = build_sae(base, out, progress=update)
+    typer.echo(f"wrote {folder} (see {folder / 'MODEL_CARD.md'})")

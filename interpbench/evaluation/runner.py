@@ -1,0 +1,128 @@
+"""`interpbench evaluate`: source -> representation -> accumulators -> results.
+
+For one (model, data set): extract and cache image activations; label features with a
+vocabulary through the text tower; stream the cached chunks through the metric suite;
+score zero-shot classification through clip-benchmark on the cached embeddings; write
+one results JSON. Every step is deterministic given the seed.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+import interpbench
+from interpbench.extraction.cache import default_cache_dir
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    dataset: str = "shapes"
+    n_images: int = 2000
+    seed: int = 0
+    judge: str = "shapes:dense"  # model spec, or "groundtruth" (Shapes concept vectors)
+    vocab: str = "shapes"
+    template: str = "{}"
+    tau: float = 0.001
+    n_min: int = 2
+    top_n: int = 20
+    band: tuple[float, float] = (0.1, 0.9)
+    top_k_words: int = 5
+    corr_threshold: float = 0.3
+    zeroshot: bool = True
+    batch_size: int = 256
+    chunk_size: int = 1024
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not 0 < self.band[0] < self.band[1] < 1:
+            raise ValueError(f"band must satisfy 0 < low < high < 1, got {self.band}")
+        if self.tau < 0 or self.n_min < 2 or self.top_n < 2 or self.top_k_words < 1:
+            raise ValueError("need tau >= 0, n_min >= 2, top_n >= 2, top_k_words >= 1")
+
+    def record(self) -> dict:
+        """The settings that determine the numbers (not batch or chunk size)."""
+        d = asdict(self)
+        for k in ("batch_size", "chunk_size", "extra"):
+            d.pop(k)
+        d["band"] = list(self.band)
+        return d
+
+
+@dataclass
+class RunContext:
+    device: torch.device
+    cache_dir: Path
+    offline: bool = False
+    task: Callable | None = None  # task(description, total) -> advance(n) for progress bars
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        from interpbench.errors import BadSpecError
+
+        raise BadSpecError(f"--device {device}: CUDA is not available on this machine; use --device cpu or auto")
+    return torch.device(device)
+
+
+def _noop(n: int) -> None:
+    return None
+
+
+def _task(ctx: RunContext, description: str, total: int):
+    return ctx.task(description, total) if ctx.task else _noop
+
+
+def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[dict, dict, dict | None]:
+    """Evaluate one model on one data set; returns (record, per_feature arrays, labels)."""
+    from interpbench.adapters import load_representation
+    from interpbench.data import load_source
+    from interpbench.evaluation import steps
+
+    t0 = time.time()
+    torch.manual_seed(settings.seed)
+    rep = load_representation(spec, offline=ctx.offline)
+    source = load_source(settings.dataset, settings.n_images, settings.seed)
+    cache = steps.extract(rep, source, settings, ctx)
+    judge = steps.judge_embeddings(source, settings, ctx)
+    labels = steps.vocabulary_labels(rep, settings, ctx)
+    label_judge = steps.label_text_judge(labels, rep.n_features, settings, ctx)
+    text_feats = steps.caption_features(rep, source, settings, ctx)
+    metrics, per_feature = steps.run_suite(rep, source, cache, judge, labels, label_judge, text_feats, settings, ctx)
+    if settings.zeroshot:
+        metrics.update(steps.zeroshot(rep, source, cache, settings, ctx))
+    record = {
+        "schema_version": 1,
+        "interpbench_version": interpbench.__version__,
+        "model": rep.meta.to_dict(),
+        "dataset": {"name": source.name, "spec": settings.dataset, "identity": source.identity},
+        "settings": settings.record(),
+        "seed": settings.seed,
+        "metrics": metrics,
+        "timing": {"wall_time_s": round(time.time() - t0, 2)},
+        "device": str(ctx.device),
+        "environment": {"python": platform.python_version(), "torch": torch.__version__,
+                        "open_clip": _version("open_clip_torch"), "clip_benchmark": _version("clip-benchmark"),
+                        "machine": platform.machine()},
+    }
+    return record, per_feature, steps.labels_for_record(labels)
+
+
+def _version(pkg: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(pkg)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def default_cache() -> Path:
+    return default_cache_dir()

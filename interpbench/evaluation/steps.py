@@ -1,0 +1,172 @@
+"""The steps of one evaluation, each small and cached where it is expensive."""
+
+from __future__ import annotations
+
+import torch
+
+from interpbench.extraction.extract import encode_texts_cached, extract_images, iter_image_chunks
+
+
+def extract(rep, source, settings, ctx):
+    advance = ctx_task(ctx, f"extract {rep.meta.name}", len(source))
+    return extract_images(rep, source, ctx.cache_dir, batch_size=settings.batch_size,
+                          chunk_size=settings.chunk_size, device=ctx.device, progress=advance)
+
+
+def ctx_task(ctx, description, total):
+    from interpbench.evaluation.runner import _task
+
+    return _task(ctx, description, total)
+
+
+_JUDGES: dict = {}
+
+
+def _judge_rep(settings, ctx):
+    from interpbench.adapters import load_representation
+
+    if settings.judge not in _JUDGES:
+        _JUDGES[settings.judge] = load_representation(settings.judge, offline=ctx.offline)
+    return _JUDGES[settings.judge]
+
+
+def judge_embeddings(source, settings, ctx) -> torch.Tensor:
+    """[N, d_judge] judge image embeddings (or ground-truth concept vectors)."""
+    if settings.judge == "groundtruth":
+        if source.concept_names is None:
+            from interpbench.errors import BadSpecError
+
+            raise BadSpecError(f"--judge groundtruth needs a data set with ground-truth concepts; "
+                               f"{source.name} has none")
+        return torch.stack([torch.from_numpy(source.concepts(i)) for i in range(len(source))]).float()
+    judge = _judge_rep(settings, ctx)
+    cache = extract(judge, source, settings, ctx)
+    return torch.cat([t["embedding"] for _, t in iter_image_chunks(cache, judge.n_features)])
+
+
+def _vocab_words(settings) -> list[str]:
+    from interpbench.vocab import load_vocab
+
+    return list(load_vocab(settings.vocab).words)
+
+
+def vocabulary_labels(rep, settings, ctx) -> dict | None:
+    """Top-K vocabulary words per feature through the text tower (None without a text side)."""
+    if not rep.meta.has_text:
+        return None
+    from interpbench.metrics.labels import top_words
+
+    words = _vocab_words(settings)
+    texts = [settings.template.format(w) for w in words]
+    advance = ctx_task(ctx, f"encode vocabulary ({len(words)} words)", len(words))
+    word_feats = encode_texts_cached(rep.encode_text_features, texts, ctx.cache_dir,
+                                     {"model": rep.meta.fingerprint, "spec": rep.meta.spec,
+                                      "vocab": settings.vocab, "template": settings.template,
+                                      "what": "features"}, progress=advance)
+    return {"words": words, **top_words(word_feats, words, k=settings.top_k_words)}
+
+
+def label_text_judge(labels, n_features, settings, ctx) -> torch.Tensor | None:
+    """[F, d_judge] judge text embedding of each feature's top word (zeros where unlabelled)."""
+    if labels is None or settings.judge == "groundtruth":
+        return None
+    judge = _judge_rep(settings, ctx)
+    words = labels["words"]
+    emb = encode_texts_cached(judge.encode_text_embedding, [settings.template.format(w) for w in words],
+                              ctx.cache_dir, {"model": judge.meta.fingerprint, "spec": judge.meta.spec,
+                                              "vocab": settings.vocab, "template": settings.template,
+                                              "what": "embedding"}, sparse=False)
+    top = labels["top_index"][:, 0]
+    out = emb[top.clamp_min(0)].clone()
+    out[top < 0] = 0.0
+    return out
+
+
+def caption_features(rep, source, settings, ctx) -> torch.Tensor | None:
+    """[N, F] text features of each image's first caption (paired data), or None."""
+    if not rep.meta.has_text or source.captions(0) is None:
+        return None
+    captions = [source.captions(i)[0] for i in range(len(source))]
+    advance = ctx_task(ctx, "encode captions", len(captions))
+    return encode_texts_cached(rep.encode_text_features, captions, ctx.cache_dir,
+                               {"model": rep.meta.fingerprint, "spec": rep.meta.spec, "data": source.identity,
+                                "what": "caption-features"}, progress=advance)
+
+
+def run_suite(rep, source, cache, judge, labels, label_judge, text_feats, settings, ctx):
+    from interpbench.metrics.suite import MetricSuite, SuiteConfig
+
+    cfg = SuiteConfig(tau=settings.tau, n_min=settings.n_min, top_n=settings.top_n, band=tuple(settings.band),
+                      top_k_words=settings.top_k_words, corr_threshold=settings.corr_threshold)
+    suite = MetricSuite(rep.n_features, judge.shape[1], config=cfg, concept_names=source.concept_names,
+                        label_text_judge=label_judge)
+    for feats, t in iter_image_chunks(cache, rep.n_features):
+        idx = t["index"]
+        concepts = None
+        if source.concept_names is not None:
+            concepts = torch.stack([torch.from_numpy(source.concepts(int(i))) for i in idx]).float()
+        suite.update_images(feats, judge[idx], idx, concepts=concepts)
+        if text_feats is not None:
+            suite.update_pairs(feats, text_feats[idx])
+        if "sae_input" in t:
+            suite.update_reconstruction(t["sae_input"], t["sae_recon"], feats)
+    vocab_judge = None
+    if labels is not None and label_judge is not None:
+        vocab_judge = _vocab_judge(labels["words"], settings, ctx)
+    metrics, per_feature = suite.finalize(labels=labels, vocab=labels["words"] if labels else None,
+                                          vocab_text_judge=vocab_judge)
+    return metrics, per_feature
+
+
+def _vocab_judge(words, settings, ctx):
+    judge = _judge_rep(settings, ctx)
+    return encode_texts_cached(judge.encode_text_embedding, [settings.template.format(w) for w in words],
+                               ctx.cache_dir, {"model": judge.meta.fingerprint, "spec": judge.meta.spec,
+                                               "vocab": settings.vocab, "template": settings.template,
+                                               "what": "embedding"}, sparse=False)
+
+
+def zeroshot(rep, source, cache, settings, ctx) -> dict:
+    """Zero-shot accuracy per Shapes attribute via clip-benchmark, on the cached image embeddings."""
+    from interpbench.data.shapes import ATTRIBUTES, ZEROSHOT_CLASSNAMES, ZEROSHOT_TEMPLATES
+    from interpbench.metrics.zeroshot import EncoderView, PassthroughTokenizer, zeroshot_accuracy
+
+    if not hasattr(source, "world"):
+        return {}
+    emb = torch.cat([t["zs_embedding"] for _, t in iter_image_chunks(cache, rep.n_features)])
+    text_fn = rep.encode_text_features if rep.meta.kind == "sparse-clip" else rep.encode_text_embedding
+    view = EncoderView(lambda x: x, lambda texts: text_fn(list(texts)))
+    out = {}
+    for attribute, templates in ZEROSHOT_TEMPLATES.items():
+        values = ATTRIBUTES[attribute]
+        items = [(i, source.world[i].attributes[attribute]) for i in range(len(source))]
+        items = [(i, values.index(v)) for i, v in items if v is not None]
+        if not items:
+            continue
+        ds = _EmbeddingDataset(emb, items, list(ZEROSHOT_CLASSNAMES[attribute]))
+        dl = torch.utils.data.DataLoader(ds, batch_size=512, shuffle=False)
+        res = zeroshot_accuracy(view, PassthroughTokenizer(), dl, ds.classes, list(templates), device=ctx.device.type)
+        out[f"zeroshot_{attribute}"] = res["acc1"]
+    if out:
+        out["zeroshot_mean"] = sum(out.values()) / len(out)
+    return out
+
+
+class _EmbeddingDataset(torch.utils.data.Dataset):
+    def __init__(self, emb, items, classes):
+        self.emb, self.items, self.classes = emb, items, classes
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        idx, target = self.items[i]
+        return self.emb[idx], target
+
+
+def labels_for_record(labels) -> dict | None:
+    if labels is None:
+        return None
+    words, idx, scores = labels["words"], labels["top_index"], labels["top_score"]
+    return {str(f): [[words[j], round(float(s), 6)] for j, s in zip(idx[f].tolist(), scores[f].tolist()) if j >= 0]
+            for f in range(idx.shape[0])}

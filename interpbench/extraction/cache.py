@@ -1,0 +1,117 @@
+"""On-disk activation cache: chunked, sparse, atomic, resumable.
+
+An entry is a folder named by the hash of its key (model fingerprint, data identity,
+settings). It holds `key.json` and one safetensors file per chunk of `chunk_size` items.
+Each chunk is written to a temporary file and renamed, so it is complete or absent; on
+read its row count is checked against the key, and a chunk that fails to parse or check
+is treated as missing and recomputed. A killed run therefore resumes where it stopped,
+recomputing only the missing chunks.
+
+Sparse activations are stored as CSR (row_ptr, col, val), never as a dense N x F array.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from interpbench.ioutils import atomic_write_text, atomic_writer
+
+CACHE_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("INTERPBENCH_CACHE", Path.home() / ".cache" / "interpbench"))
+
+
+def key_hash(key: dict) -> str:
+    blob = json.dumps({"cache_version": CACHE_VERSION, **key}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def to_csr(dense: torch.Tensor) -> dict[str, torch.Tensor]:
+    """[B, F] -> CSR tensors; only non-zero entries are kept."""
+    dense = dense.detach().float().cpu()
+    rows, cols = dense.nonzero(as_tuple=True)
+    counts = torch.bincount(rows, minlength=dense.shape[0])
+    row_ptr = torch.zeros(dense.shape[0] + 1, dtype=torch.int64)
+    row_ptr[1:] = counts.cumsum(0)
+    return {"row_ptr": row_ptr, "col": cols.to(torch.int32), "val": dense[rows, cols].contiguous()}
+
+
+def from_csr(row_ptr: torch.Tensor, col: torch.Tensor, val: torch.Tensor, n_cols: int) -> torch.Tensor:
+    n_rows = row_ptr.numel() - 1
+    rows = torch.repeat_interleave(torch.arange(n_rows), row_ptr[1:] - row_ptr[:-1])
+    out = torch.zeros(n_rows, n_cols, dtype=val.dtype)
+    out[rows, col.long()] = val
+    return out
+
+
+@dataclass
+class Chunk:
+    start: int
+    tensors: dict[str, torch.Tensor]
+
+    @property
+    def rows(self) -> int:
+        return int(self.tensors["index"].numel())
+
+    def features(self, n_features: int) -> torch.Tensor:
+        t = self.tensors
+        return from_csr(t["row_ptr"], t["col"], t["val"], n_features)
+
+
+class ChunkedCache:
+    """Chunks [start, start + chunk_size) of an indexed collection of N items."""
+
+    def __init__(self, root: Path, key: dict, n_items: int, chunk_size: int):
+        self.key, self.n_items, self.chunk_size = key, int(n_items), int(chunk_size)
+        self.dir = Path(root) / key_hash({**key, "n_items": n_items, "chunk_size": chunk_size})
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not (self.dir / "key.json").is_file():
+            atomic_write_text(self.dir / "key.json", json.dumps(
+                {"cache_version": CACHE_VERSION, "n_items": n_items, "chunk_size": chunk_size, **key},
+                indent=2, sort_keys=True, default=str) + "\n")
+
+    @property
+    def n_chunks(self) -> int:
+        return (self.n_items + self.chunk_size - 1) // self.chunk_size
+
+    def bounds(self, c: int) -> tuple[int, int]:
+        return c * self.chunk_size, min(self.n_items, (c + 1) * self.chunk_size)
+
+    def path(self, c: int) -> Path:
+        return self.dir / f"chunk_{c:06d}.safetensors"
+
+    def read(self, c: int) -> Chunk | None:
+        """The chunk, or None if absent or damaged (then it is recomputed)."""
+        p = self.path(c)
+        if not p.is_file():
+            return None
+        try:
+            tensors = load_file(str(p))
+        except (SafetensorError, OSError, ValueError):
+            return None
+        start, end = self.bounds(c)
+        idx = tensors.get("index")
+        if idx is None or idx.numel() != end - start or int(idx[0]) != start or int(idx[-1]) != end - 1:
+            return None
+        return Chunk(start, tensors)
+
+    def write(self, c: int, tensors: dict[str, torch.Tensor]) -> Chunk:
+        start, end = self.bounds(c)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        tensors["index"] = torch.arange(start, end, dtype=torch.int64)
+        with atomic_writer(self.path(c)) as tmp:
+            save_file(tensors, tmp)
+        return Chunk(start, tensors)
+
+    def missing(self) -> list[int]:
+        return [c for c in range(self.n_chunks) if self.read(c) is None]

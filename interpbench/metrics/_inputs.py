@@ -1,0 +1,160 @@
+"""Input checks shared by every metric, and the sparse form the accumulators work on.
+
+Activations arrive as dense torch tensors, numpy arrays, scipy sparse matrices or torch
+sparse (COO/CSR) tensors. Every accumulator reads them as `Entries`: the non-zero
+entries in coordinate form. Work is then proportional to the number of active entries,
+which for sparse CLIP (~0.5% active) is far below B x F.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from interpbench.errors import NumericalError, ShapeMismatchError
+
+SIGNED_HINT = ("if this representation has signed features (e.g. dense CLIP), "
+               "pass nonnegative=False (SuiteConfig(nonnegative=False))")
+
+
+@dataclass(frozen=True)
+class Entries:
+    """Non-zero entries of a [n_rows, n_cols] activation batch."""
+
+    rows: torch.Tensor  # int64 [nnz]
+    cols: torch.Tensor  # int64 [nnz]
+    vals: torch.Tensor  # float32 [nnz]
+    n_rows: int
+    n_cols: int
+
+    def select(self, mask: torch.Tensor) -> Entries:
+        return Entries(self.rows[mask], self.cols[mask], self.vals[mask], self.n_rows, self.n_cols)
+
+    def to_dense(self) -> torch.Tensor:
+        out = torch.zeros(self.n_rows, self.n_cols, dtype=torch.float32)
+        out[self.rows, self.cols] = self.vals
+        return out
+
+
+def _row_label(row: int, ids: torch.Tensor | None) -> str:
+    return f"row {row}" + (f" (image id {int(ids[row])})" if ids is not None else "")
+
+
+def _check_finite_rows(bad_rows: torch.Tensor, name: str, what: str, ids=None) -> None:
+    if bad_rows.numel():
+        row = int(bad_rows.min())
+        raise NumericalError(
+            f"{name}: {_row_label(row, ids)} contains {what}; expected finite values. "
+            "Check the model output for overflow (e.g. fp16) or a corrupt cache entry.")
+
+
+def to_entries(x, name: str, n_features: int, nonnegative: bool = True,
+               ids: torch.Tensor | None = None) -> Entries:
+    """Validate an activation batch [B, F] and return its non-zero entries.
+
+    Raises NumericalError on NaN/inf (naming the first offending row) and, when
+    `nonnegative`, on negative values; ShapeMismatchError on a wrong shape.
+    """
+    if isinstance(x, torch.Tensor) and x.layout != torch.strided:
+        coo = x.to_sparse_coo().coalesce() if x.layout != torch.sparse_coo else x.coalesce()
+        _check_shape(tuple(coo.shape), name, n_features)
+        idx, vals = coo.indices(), coo.values().float()
+        rows, cols = idx[0].long(), idx[1].long()
+        n_rows = coo.shape[0]
+    elif hasattr(x, "tocoo") and not isinstance(x, np.ndarray):  # scipy.sparse
+        coo = x.tocoo()
+        _check_shape(coo.shape, name, n_features)
+        rows = torch.from_numpy(np.asarray(coo.row, dtype=np.int64))
+        cols = torch.from_numpy(np.asarray(coo.col, dtype=np.int64))
+        vals = torch.from_numpy(np.asarray(coo.data, dtype=np.float32))
+        n_rows = coo.shape[0]
+    else:
+        dense = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+        _check_shape(tuple(dense.shape), name, n_features)
+        dense = dense.detach().float()
+        _check_finite_rows(torch.nonzero(~torch.isfinite(dense).all(dim=1)).flatten(), name,
+                           "NaN or inf", ids)
+        rows, cols = torch.nonzero(dense, as_tuple=True)
+        vals = dense[rows, cols]
+        n_rows = dense.shape[0]
+    bad = ~torch.isfinite(vals)
+    if bad.any():
+        _check_finite_rows(rows[bad], name, "NaN or inf", ids)
+    keep = vals != 0
+    if not bool(keep.all()):
+        rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    if nonnegative and bool((vals < 0).any()):
+        row = int(rows[vals < 0].min())
+        raise NumericalError(f"{name}: {_row_label(row, ids)} has negative activations; expected "
+                             f"non-negative features (ReLU output). {SIGNED_HINT}.")
+    return Entries(rows, cols, vals.contiguous(), int(n_rows), n_features)
+
+
+def _check_shape(shape, name: str, n_features: int) -> None:
+    if len(shape) != 2 or shape[1] != n_features:
+        raise ShapeMismatchError(f"{name}: shape {tuple(shape)}; expected [batch, {n_features}]. "
+                                 "Pass one row of feature activations per input.")
+
+
+def to_matrix(x, name: str, dim: int | None = None, dtype=torch.float64,
+              ids: torch.Tensor | None = None) -> torch.Tensor:
+    """A dense 2-D float tensor [B, dim], checked for shape and finiteness."""
+    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    if t.layout != torch.strided:
+        t = t.to_dense()
+    if t.dim() != 2 or (dim is not None and t.shape[1] != dim):
+        want = f"[batch, {dim}]" if dim is not None else "a 2-D matrix"
+        raise ShapeMismatchError(f"{name}: shape {tuple(t.shape)}; expected {want}.")
+    t = t.detach().to(dtype)
+    _check_finite_rows(torch.nonzero(~torch.isfinite(t).all(dim=1)).flatten(), name, "NaN or inf", ids)
+    return t
+
+
+def unit_rows(x: torch.Tensor, name: str, ids: torch.Tensor | None = None) -> torch.Tensor:
+    """Rows scaled to unit L2 norm; a zero row has no direction, so it is an error."""
+    norms = x.norm(dim=1, keepdim=True)
+    zero = torch.nonzero(norms.flatten() == 0).flatten()
+    if zero.numel():
+        row = int(zero.min())
+        raise NumericalError(f"{name}: {_row_label(row, ids)} is all zeros; expected a non-zero "
+                             "embedding (cosine similarity needs a direction).")
+    return x / norms
+
+
+def check_rows(a, b, name_a: str, name_b: str) -> None:
+    """Both inputs describe the same batch: equal leading dimension."""
+    if int(a.shape[0]) != int(b.shape[0]):
+        raise ShapeMismatchError(f"{name_a} has {int(a.shape[0])} rows but {name_b} has {int(b.shape[0])}; "
+                                 "expected one row per input in both.")
+
+
+def to_ids(ids, name: str, n: int) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(ids) if not isinstance(ids, torch.Tensor) else ids).flatten().long()
+    if t.numel() != n:
+        raise ShapeMismatchError(f"{name}: {t.numel()} ids for {n} rows; expected one id per row.")
+    if bool((t < 0).any()):
+        raise ShapeMismatchError(f"{name}: ids must be >= 0 (global image indices).")
+    return t
+
+
+def scatter_rows(cols: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor, emb: torch.Tensor,
+                 n_out: int) -> torch.Tensor:
+    """out[c] = sum over entries (r, c, w) of w * emb[r], as one sparse-dense matmul.
+
+    Cost is proportional to nnz x d; no [n_out, B] dense matrix is formed.
+    """
+    if cols.numel() == 0:
+        return torch.zeros(n_out, emb.shape[1], dtype=emb.dtype)
+    m = torch.sparse_coo_tensor(torch.stack([cols, rows]), weights.to(emb.dtype),
+                                (n_out, emb.shape[0]), check_invariants=False)
+    return torch.sparse.mm(m, emb)
+
+
+def as_float_or_none(x) -> float | None:
+    """Python float, or None for NaN/None (the leaderboard shows None as 'not applicable')."""
+    if x is None:
+        return None
+    x = float(x)
+    return None if not np.isfinite(x) else x

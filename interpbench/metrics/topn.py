@@ -1,0 +1,141 @@
+"""Streaming per-feature top-n images, with the judge embeddings of those images.
+
+SemanticLens-style metrics (top-n clarity, polysemanticity, redundancy) and the
+image-side label need, per feature, the judge embeddings of its n most activating
+images. We keep the embeddings themselves (not just image ids plus a second pass) in
+a shared store: one row per image that is currently in *some* feature's top-n, freed as
+soon as no feature refers to it. Memory is at most min(N, F*n) * d floats, never more
+than a per-feature [F, n, d] copy, and usually far less because top sets overlap.
+
+Order: images are ranked by activation (descending), ties by smaller image id. That is a
+total order, so the result does not depend on batch order or on how shards are merged.
+Only entries above the activation threshold tau are candidates; a feature with fewer
+than n such images keeps what it has (empty slots hold -inf and id -1). The buffer
+starts at -inf in float32, so signed (dense) features keep their positive entries too.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from interpbench.errors import ShapeMismatchError
+
+from ._inputs import Entries
+
+
+def _lexsort_desc(values: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Per row, the order by value descending, then id ascending (stable sorts, last key first)."""
+    order = torch.sort(ids, dim=-1, stable=True).indices
+    by_val = torch.sort(values.gather(-1, order), dim=-1, descending=True, stable=True).indices
+    return order.gather(-1, by_val)
+
+
+class TopNAccumulator:
+    """Per feature, the n highest activations above tau, their image ids and judge embeddings."""
+
+    def __init__(self, n_features: int, n: int, dim: int, tau: float = 0.001):
+        self.n_features, self.n, self.dim, self.tau = n_features, n, dim, tau
+        self.values = torch.full((n_features, n), float("-inf"), dtype=torch.float32)
+        self.ids = torch.full((n_features, n), -1, dtype=torch.int64)
+        self.slots = torch.full((n_features, n), -1, dtype=torch.int64)
+        self.store = torch.zeros(0, dim, dtype=torch.float32)
+
+    # ---- streaming -------------------------------------------------------------------
+    def update(self, entries: Entries, ids: torch.Tensor, emb_unit: torch.Tensor) -> None:
+        """entries: the batch's non-zero activations; ids: [B] global image ids; emb_unit: [B, d]."""
+        e = entries.select(entries.vals > self.tau)
+        if e.vals.numel() == 0:
+            return
+        img = ids[e.rows]
+        # Cut each feature's batch entries to its own top-n before the [F, 2n] merge, so
+        # the merge stays O(F*n) regardless of batch size.
+        order = _lexsort_desc(e.vals, img)
+        order = order[torch.sort(e.cols[order], stable=True).indices]
+        cols, vals, img, rows = e.cols[order], e.vals[order], img[order], e.rows[order]
+        starts = torch.searchsorted(cols, cols, side="left")
+        rank = torch.arange(cols.numel()) - starts
+        keep = rank < self.n
+        cand_v = torch.full((self.n_features, self.n), float("-inf"), dtype=torch.float32)
+        cand_i = torch.full((self.n_features, self.n), -1, dtype=torch.int64)
+        cand_s = torch.full((self.n_features, self.n), -1, dtype=torch.int64)
+        cand_v[cols[keep], rank[keep]] = vals[keep]
+        cand_i[cols[keep], rank[keep]] = img[keep]
+        cand_s[cols[keep], rank[keep]] = rows[keep]
+        self._merge_candidates(cand_v, cand_i, cand_s, emb_unit.to(torch.float32))
+
+    def merge(self, other: TopNAccumulator) -> None:
+        if (other.n_features, other.n, other.dim) != (self.n_features, self.n, self.dim):
+            raise ShapeMismatchError("TopNAccumulator.merge: accumulators differ in features, n or dim.")
+        self._merge_candidates(other.values.clone(), other.ids.clone(), other.slots.clone(), other.store)
+
+    def _merge_candidates(self, cand_v, cand_i, cand_src, table: torch.Tensor) -> None:
+        """Merge [F, n] candidates whose embeddings are table[cand_src] into the running top-n."""
+        # Existing entries carry their slot (-1 = empty); candidates carry -(src + 1), told
+        # apart by `is_new` (an empty candidate is just -1, like an empty slot).
+        tag_new = torch.where(cand_src >= 0, -(cand_src + 1), torch.full_like(cand_src, -1))
+        all_v = torch.cat([self.values, cand_v], dim=1)
+        all_i = torch.cat([self.ids, cand_i], dim=1)
+        all_t = torch.cat([self.slots, tag_new], dim=1)
+        is_new = torch.cat([torch.zeros_like(self.slots, dtype=torch.bool), cand_src >= 0], dim=1)
+        pick = _lexsort_desc(all_v, all_i)[:, : self.n]
+        self.values, self.ids = all_v.gather(1, pick), all_i.gather(1, pick)
+        slots, new = all_t.gather(1, pick), is_new.gather(1, pick)
+        self.slots = self._store_new(slots, new, table)
+
+    def _store_new(self, slots: torch.Tensor, new: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """Copy newly selected embeddings into free store rows; return the slot matrix."""
+        src = -slots[new] - 1
+        uniq, inverse = torch.unique(src, return_inverse=True)
+        used = torch.zeros(self.store.shape[0], dtype=torch.bool)
+        used[slots[~new & (slots >= 0)]] = True
+        free = torch.nonzero(~used).flatten()
+        if free.numel() < uniq.numel():
+            grow = max(uniq.numel() - free.numel(), self.store.shape[0])  # amortised doubling
+            start = self.store.shape[0]
+            self.store = torch.cat([self.store, torch.zeros(grow, self.dim, dtype=torch.float32)])
+            free = torch.cat([free, torch.arange(start, start + grow)])
+        target = free[: uniq.numel()]
+        if uniq.numel():
+            self.store[target] = table[uniq].to(torch.float32)
+        out = slots.clone()
+        out[new] = target[inverse]
+        return out
+
+    # ---- state -----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensors only; the store is compacted to the rows still referenced."""
+        valid = self.slots >= 0
+        uniq, inverse = torch.unique(self.slots[valid], return_inverse=True)
+        slots = torch.full_like(self.slots, -1)
+        slots[valid] = inverse
+        return {"values": self.values.clone(), "ids": self.ids.clone(), "slots": slots,
+                "store": self.store[uniq].clone()}
+
+    def load_state_dict(self, sd: dict[str, torch.Tensor]) -> None:
+        if tuple(sd["values"].shape) != (self.n_features, self.n) or sd["store"].shape[1:] != (self.dim,):
+            raise ShapeMismatchError("TopNAccumulator.load_state_dict: state has other shape "
+                                     f"{tuple(sd['values'].shape)}; expected ({self.n_features}, {self.n}).")
+        self.values, self.ids = sd["values"].float().clone(), sd["ids"].long().clone()
+        self.slots, self.store = sd["slots"].long().clone(), sd["store"].float().clone()
+
+    # ---- results -----------------------------------------------------------------------
+    def counts(self) -> torch.Tensor:
+        """[F] number of top images held per feature (<= n)."""
+        return (self.slots >= 0).sum(dim=1)
+
+    def embeddings(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Judge embeddings [k, n, d] (zeros in empty slots) and validity mask [k, n]."""
+        slots = self.slots[features]
+        mask = slots >= 0
+        emb = self.store[slots.clamp(min=0)].double()
+        emb[~mask] = 0.0
+        return emb, mask
+
+    def sums(self, chunk: int = 2048) -> torch.Tensor:
+        """[F, d] float64 sum of each feature's top-n unit embeddings."""
+        out = torch.zeros(self.n_features, self.dim, dtype=torch.float64)
+        for start in range(0, self.n_features, chunk):
+            feats = torch.arange(start, min(start + chunk, self.n_features))
+            emb, _ = self.embeddings(feats)
+            out[feats] = emb.sum(dim=1)
+        return out

@@ -1,0 +1,119 @@
+"""Train a small open_clip CLIP, dense or natively sparse, on Shapes captions.
+
+The sparse variant is Sparse CLIP's recipe: the same contrastive loss, a ReLU after each
+final projection, a widened projection (the architecture config) and a capped logit scale.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import torch
+
+from interpbench.clipmodels import SparseCLIP, SparseHeadCfg, create_random, save_model_folder
+from interpbench.data.shapes import ShapesConfig, ShapesWorld
+from interpbench.data.torch_datasets import normalise_uint8
+
+
+@dataclass(frozen=True)
+class ClipTrainCfg:
+    arch: str = "shapes-vit-tiny"
+    sparse: bool = False
+    logit_scale_cap: float = 100.0  # open_clip's default cap; Sparse CLIP uses 50 or 40
+    steps: int = 1200
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    warmup: int = 100
+    seed: int = 0
+    threads: int = 2
+
+    def __post_init__(self):
+        if self.steps < 1 or self.batch_size < 2 or self.lr <= 0 or self.warmup < 0:
+            raise ValueError("ClipTrainCfg needs steps >= 1, batch_size >= 2, lr > 0, warmup >= 0")
+
+
+def lr_at(step: int, cfg) -> float:
+    """Linear warm-up, then cosine decay to zero (open_clip's `cosine_lr`)."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return 0.5 * cfg.lr * (1 + math.cos(math.pi * progress))
+
+
+def _batches(world: ShapesWorld, cfg: ClipTrainCfg, mean, std, tokenizer):
+    rng = np.random.default_rng(cfg.seed)
+    step = 0
+    while True:
+        idx = rng.integers(0, len(world), size=cfg.batch_size)
+        samples = [world[int(i)] for i in idx]
+        images = normalise_uint8(np.stack([s.image for s in samples]), mean, std)
+        texts = [s.captions[int(rng.integers(len(s.captions)))] for s in samples]
+        yield step, images, tokenizer(texts)
+        step += 1
+
+
+def train_clip(cfg: ClipTrainCfg, out_dir: Path | None = None, progress=None, log_every: int = 50) -> dict:
+    """Train and (optionally) write a model folder; returns the training record."""
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    clip = create_random(cfg.arch, seed=cfg.seed)
+    model = SparseCLIP(clip, SparseHeadCfg(logit_scale_cap=cfg.logit_scale_cap)) if cfg.sparse else clip
+    model.train()
+    tokenizer = open_clip.get_tokenizer(cfg.arch)
+    image_size = clip.visual.image_size
+    image_size = image_size[0] if isinstance(image_size, tuple) else image_size
+    world = ShapesWorld("train", length=1_000_000, seed=cfg.seed, config=ShapesConfig(image_size=image_size))
+    mean, std = open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]  # biases, norms, logit scale: no weight decay
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+    loss_fn = open_clip.ClipLoss()
+    cap = math.log(cfg.logit_scale_cap)
+    losses, t0 = [], time.time()
+    for step, images, tokens in _batches(world, cfg, mean, std, tokenizer):
+        if step >= cfg.steps:
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        img, txt, scale = model(images, tokens)
+        loss = loss_fn(img, txt, scale)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            clip.logit_scale.clamp_(0, cap)
+        losses.append(loss.item())
+        if progress is not None:
+            progress(step + 1, cfg.steps, float(loss))
+        elif log_every and (step + 1) % log_every == 0:
+            print(f"step {step + 1}/{cfg.steps} loss {np.mean(losses[-log_every:]):.4f} "
+                  f"{time.time() - t0:.0f}s", flush=True)
+    wall = time.time() - t0
+    model.eval()
+    record = {
+        "config": asdict(cfg),
+        "wall_time_s": round(wall, 1),
+        "first_loss": round(float(np.mean(losses[:20])), 4),
+        "final_loss": round(float(np.mean(losses[-50:])), 4),
+        "loss_curve": [round(float(np.mean(losses[i:i + 50])), 4) for i in range(0, len(losses), 50)],
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "train_data": {"source": "shapes", "split": "train", "seed": cfg.seed,
+                       "samples_seen": cfg.steps * cfg.batch_size},
+    }
+    if out_dir is not None:
+        save_model_folder(Path(out_dir), model, cfg.arch,
+                          sparse=model.cfg if isinstance(model, SparseCLIP) else None)
+        from interpbench.ioutils import atomic_write_text
+
+        atomic_write_text(Path(out_dir) / "training.json", json.dumps(record, indent=2) + "\n")
+    return {"model": model, "losses": losses, **record}
