@@ -93,9 +93,8 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     cache = steps.extract(rep, source, settings, ctx)
     judge = steps.judge_embeddings(source, settings, ctx)
     labels = steps.vocabulary_labels(rep, settings, ctx)
-    label_judge = steps.label_text_judge(labels, rep.n_features, settings, ctx)
     text_feats = steps.caption_features(rep, source, settings, ctx)
-    metrics, per_feature = steps.run_suite(rep, source, cache, judge, labels, label_judge, text_feats, settings, ctx)
+    metrics, per_feature = steps.run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx)
     if settings.zeroshot:
         metrics.update(steps.zeroshot(rep, source, cache, settings, ctx))
     record = {

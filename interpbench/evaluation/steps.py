@@ -54,32 +54,27 @@ def vocabulary_labels(rep, settings, ctx) -> dict | None:
     """Top-K vocabulary words per feature through the text tower (None without a text side)."""
     if not rep.meta.has_text:
         return None
-    from interpbench.metrics.labels import top_words
+    from interpbench.metrics.labels import vocabulary_labels as top_k_words
 
     words = _vocab_words(settings)
     texts = [settings.template.format(w) for w in words]
     advance = ctx_task(ctx, f"encode vocabulary ({len(words)} words)", len(words))
     word_feats = encode_texts_cached(rep.encode_text_features, texts, ctx.cache_dir,
                                      {"model": rep.meta.fingerprint, "spec": rep.meta.spec,
-                                      "vocab": settings.vocab, "template": settings.template,
-                                      "what": "features"}, progress=advance)
-    return {"words": words, **top_words(word_feats, words, k=settings.top_k_words)}
+                                      "vocab": settings.vocab, "n_words": len(words),
+                                      "template": settings.template, "what": "features"}, progress=advance)
+    return {"words": words, "labels": top_k_words(word_feats, k=settings.top_k_words, n_features=rep.n_features)}
 
 
-def label_text_judge(labels, n_features, settings, ctx) -> torch.Tensor | None:
-    """[F, d_judge] judge text embedding of each feature's top word (zeros where unlabelled)."""
+def vocab_judge(labels, settings, ctx) -> torch.Tensor | None:
+    """[V, d_judge] judge text embeddings of the vocabulary (None without labels or a text judge)."""
     if labels is None or settings.judge == "groundtruth":
         return None
     judge = _judge_rep(settings, ctx)
-    words = labels["words"]
-    emb = encode_texts_cached(judge.encode_text_embedding, [settings.template.format(w) for w in words],
-                              ctx.cache_dir, {"model": judge.meta.fingerprint, "spec": judge.meta.spec,
-                                              "vocab": settings.vocab, "template": settings.template,
-                                              "what": "embedding"}, sparse=False)
-    top = labels["top_index"][:, 0]
-    out = emb[top.clamp_min(0)].clone()
-    out[top < 0] = 0.0
-    return out
+    return encode_texts_cached(judge.encode_text_embedding, [settings.template.format(w) for w in labels["words"]],
+                               ctx.cache_dir, {"model": judge.meta.fingerprint, "spec": judge.meta.spec,
+                                               "vocab": settings.vocab, "n_words": len(labels["words"]),
+                                               "template": settings.template, "what": "embedding"}, sparse=False)
 
 
 def caption_features(rep, source, settings, ctx) -> torch.Tensor | None:
@@ -93,13 +88,17 @@ def caption_features(rep, source, settings, ctx) -> torch.Tensor | None:
                                 "what": "caption-features"}, progress=advance)
 
 
-def run_suite(rep, source, cache, judge, labels, label_judge, text_feats, settings, ctx):
+def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
+    from interpbench.metrics.label_correlation import label_text_from_vocab
     from interpbench.metrics.suite import MetricSuite, SuiteConfig
 
     cfg = SuiteConfig(tau=settings.tau, n_min=settings.n_min, top_n=settings.top_n, band=tuple(settings.band),
-                      top_k_words=settings.top_k_words, corr_threshold=settings.corr_threshold)
+                      top_k_words=settings.top_k_words, corr_threshold=settings.corr_threshold, seed=settings.seed)
+    vjudge = vocab_judge(labels, settings, ctx)
+    label_text = label_text_from_vocab(labels["labels"], vjudge) if vjudge is not None else None
     suite = MetricSuite(rep.n_features, judge.shape[1], config=cfg, concept_names=source.concept_names,
-                        label_text_judge=label_judge)
+                        label_text_judge=label_text)
+    advance = ctx_task(ctx, f"metrics {rep.meta.name}", len(source))
     for feats, t in iter_image_chunks(cache, rep.n_features):
         idx = t["index"]
         concepts = None
@@ -110,20 +109,9 @@ def run_suite(rep, source, cache, judge, labels, label_judge, text_feats, settin
             suite.update_pairs(feats, text_feats[idx])
         if "sae_input" in t:
             suite.update_reconstruction(t["sae_input"], t["sae_recon"], feats)
-    vocab_judge = None
-    if labels is not None and label_judge is not None:
-        vocab_judge = _vocab_judge(labels["words"], settings, ctx)
-    metrics, per_feature = suite.finalize(labels=labels, vocab=labels["words"] if labels else None,
-                                          vocab_text_judge=vocab_judge)
-    return metrics, per_feature
-
-
-def _vocab_judge(words, settings, ctx):
-    judge = _judge_rep(settings, ctx)
-    return encode_texts_cached(judge.encode_text_embedding, [settings.template.format(w) for w in words],
-                               ctx.cache_dir, {"model": judge.meta.fingerprint, "spec": judge.meta.spec,
-                                               "vocab": settings.vocab, "template": settings.template,
-                                               "what": "embedding"}, sparse=False)
+        advance(len(idx))
+    return suite.finalize(labels=labels["labels"] if labels else None,
+                          vocab=labels["words"] if labels else None, vocab_text_judge=vjudge)
 
 
 def zeroshot(rep, source, cache, settings, ctx) -> dict:
@@ -167,6 +155,6 @@ class _EmbeddingDataset(torch.utils.data.Dataset):
 def labels_for_record(labels) -> dict | None:
     if labels is None:
         return None
-    words, idx, scores = labels["words"], labels["top_index"], labels["top_score"]
-    return {str(f): [[words[j], round(float(s), 6)] for j, s in zip(idx[f].tolist(), scores[f].tolist()) if j >= 0]
-            for f in range(idx.shape[0])}
+    words, fl = labels["words"], labels["labels"]
+    return {str(f): [[words[j], round(float(sc), 6)] for j, sc in zip(fl.word_ids[f].tolist(), fl.scores[f].tolist())
+                     if j >= 0] for f in range(fl.word_ids.shape[0])}
