@@ -94,7 +94,7 @@ def train_clip(cfg: ClipTrainCfg, out_dir: Path | None = None, progress=None, lo
             clip.logit_scale.clamp_(0, cap)
         losses.append(loss.item())
         if progress is not None:
-            progress(step + 1, cfg.steps, float(loss))
+            progress(step + 1, cfg.steps, losses[-1])
         elif log_every and (step + 1) % log_every == 0:
             print(f"step {step + 1}/{cfg.steps} loss {np.mean(losses[-log_every:]):.4f} "
                   f"{time.time() - t0:.0f}s", flush=True)

@@ -15,6 +15,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import open_clip
 import torch
 
@@ -69,7 +70,7 @@ def embed_images(model, n: int, seed: int, batch: int = 500) -> torch.Tensor:
     out = []
     for i in range(0, n, batch):
         imgs = normalise_uint8(
-            __import__("numpy").stack([world[j].image for j in range(i, min(n, i + batch))]),
+            np.stack([world[j].image for j in range(i, min(n, i + batch))]),
             open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD)
         out.append(model.encode_image(imgs).float())
     return torch.cat(out)
@@ -80,12 +81,43 @@ def build_clip(name: str, out_dir: Path | None = None, steps: int | None = None,
     if steps is not None:
         cfg = ClipTrainCfg(**{**cfg.__dict__, "steps": steps, "warmup": min(cfg.warmup, max(1, steps // 10))})
     out = Path(out_dir or REFERENCE_DIR / name)
-    record = train_clip(cfg, out_dir=out, progress=progress, log_every=0 if progress else 50)
-    record.pop("model")
-    record.pop("losses")
-    write_card(out, name, record, clip_zeroshot(out), command=f"interpbench train clip {name}"
-               + (f" --steps {steps}" if steps else "") + (f" --out {out_dir}" if out_dir else ""))
+    train_clip(cfg, out_dir=out, progress=progress, log_every=0 if progress else 50)
+    write_clip_card(name, out, command=f"interpbench train clip {name}"
+                    + (f" --steps {steps}" if steps else "") + (f" --out {out_dir}" if out_dir else ""))
     return out
+
+
+def write_clip_card(name: str, folder: Path, command: str | None = None) -> None:
+    """(Re)write a CLIP's model card from its training.json and fresh measurements."""
+    record = json.loads((Path(folder) / "training.json").read_text())
+    command = command or f"interpbench train clip {name}"
+    extra = clip_sparsity(folder) if name == "sparse" else None
+    write_card(Path(folder), name, record, clip_zeroshot(folder), command=command, sparsity=extra)
+
+
+@torch.inference_mode()
+def clip_sparsity(folder: Path, n: int = EVAL_IMAGES) -> dict:
+    """Activation sparsity of a natively sparse CLIP on the Shapes eval split (images and captions)."""
+    from interpbench.adapters.openclip_dense import _tokenizer_for
+    from interpbench.clipmodels import load_model_folder
+    from interpbench.data.torch_datasets import normalise_uint8
+
+    model, cfg = load_model_folder(folder)
+    tok = _tokenizer_for(model, cfg["architecture"]) if "architecture" in cfg else open_clip.get_tokenizer("shapes-vit-tiny")
+    world = _shapes_eval()
+    img, txt = [], []
+    for i in range(0, n, 500):
+        samples = [world[j] for j in range(i, min(n, i + 500))]
+        ims = normalise_uint8(np.stack([s.image for s in samples]), open_clip.OPENAI_DATASET_MEAN,
+                              open_clip.OPENAI_DATASET_STD)
+        img.append(model.encode_image(ims) > 0)
+        txt.append(model.encode_text(tok([s.captions[0] for s in samples])) > 0)
+    img, txt = torch.cat(img).float(), torch.cat(txt).float()
+    width = img.shape[1]
+    return {"width": width, "images": n,
+            "image_l0": round(float(img.sum(1).mean()), 2), "text_l0": round(float(txt.sum(1).mean()), 2),
+            "image_active_pct": round(100 * float(img.mean()), 3), "text_active_pct": round(100 * float(txt.mean()), 3),
+            "features_ever_active_pct": round(100 * float(((img.sum(0) + txt.sum(0)) > 0).float().mean()), 2)}
 
 
 def build_sae(base_folder: Path | None = None, out_dir: Path | None = None, progress=None) -> Path:
@@ -109,9 +141,12 @@ def build_sae(base_folder: Path | None = None, out_dir: Path | None = None, prog
     return out
 
 
-def write_card(folder: Path, name: str, record: dict, zeroshot: dict, command: str) -> None:
+def write_card(folder: Path, name: str, record: dict, zeroshot: dict, command: str,
+               sparsity: dict | None = None) -> None:
     card = {"name": f"shapes:{name}", "command": command, "training": record,
             "zeroshot_eval": {"split": "eval", "images": EVAL_IMAGES, "seed": 0, "accuracy": zeroshot}}
+    if sparsity:
+        card["activation_sparsity"] = sparsity
     atomic_write_text(folder / "card.json", json.dumps(card, indent=2) + "\n")
     rows = "\n".join(f"| {k} | {v * 100:.1f}% |" for k, v in zeroshot.items())
     cfg = record.get("config", {})
@@ -135,6 +170,9 @@ Object attributes are scored on one-object images; count and background on all.
 |---|---|
 {rows}
 """
+    if sparsity:
+        text += ("\n## Activation sparsity (Shapes eval split, first caption per image)\n\n"
+                 + "\n".join(f"- {k}: {v}" for k, v in sparsity.items()) + "\n")
     atomic_write_text(folder / "MODEL_CARD.md", text)
 
 

@@ -1,0 +1,109 @@
+"""The shipped reference models load, work, and reach the accuracies their model cards report."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from interpbench.adapters import load_representation
+from interpbench.data import load_source
+from interpbench.data.shapes import ATTRIBUTES
+from interpbench.extraction.extract import extract_images, iter_image_chunks
+
+REF = Path(__file__).resolve().parents[1] / "interpbench" / "reference_models"
+NAMES = ("dense", "sparse", "sae")
+CHANCE = {attribute: 1 / len(values) for attribute, values in ATTRIBUTES.items()}
+
+
+def _card(name):
+    path = REF / name / "card.json"
+    if not path.is_file():
+        pytest.skip(f"reference model {name} not built (interpbench train ...)")
+    return json.loads(path.read_text())
+
+
+def test_reference_models_are_shipped_and_small():
+    sizes = [f.stat().st_size for n in NAMES for f in (REF / n).glob("*.safetensors")]
+    assert len(sizes) == 3, "each reference model ships one safetensors file"
+    assert sum(sizes) <= 40 * 1024 * 1024
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_model_card_accuracy_is_far_above_chance(name):
+    acc = _card(name)["zeroshot_eval"]["accuracy"]
+    for attribute, value in acc.items():
+        if attribute in CHANCE:
+            assert value >= CHANCE[attribute] + 0.25, (name, attribute, value)
+
+
+@pytest.mark.parametrize("name", ["dense", "sparse"])
+def test_reference_clip_reaches_its_card_accuracy(name):
+    """Recompute zero-shot accuracy on the same 2,000 eval images the card used: deterministic on CPU."""
+    from interpbench.training.reference import clip_zeroshot
+
+    card = _card(name)["zeroshot_eval"]["accuracy"]
+    got = clip_zeroshot(REF / name, threads=torch.get_num_threads())
+    for attribute, value in card.items():
+        assert got[attribute] == pytest.approx(value, abs=0.01), attribute
+
+
+def test_reference_sae_reaches_its_card_accuracy():
+    from interpbench.training.reference import sae_zeroshot
+
+    card = _card("sae")["zeroshot_eval"]["accuracy"]
+    got = sae_zeroshot(REF / "sae", REF / "dense")
+    for attribute, value in card.items():
+        assert got[attribute] == pytest.approx(value, abs=0.01), attribute
+
+
+def test_sparse_reference_is_sparse_and_nonnegative():
+    card = _card("sparse")
+    rep = load_representation("shapes:sparse")
+    src = load_source("shapes", 64, seed=0)
+    images = torch.stack([rep.transform(src.image(i)) for i in range(64)])
+    z = rep.encode_image_features(images)
+    assert z.shape[1] == rep.n_features == card["activation_sparsity"]["width"]
+    assert (z >= 0).all()
+    assert float((z > 0).float().mean()) < 0.5  # far from dense
+
+
+def test_cache_hit_returns_identical_activations(tmp_path):
+    rep = load_representation("shapes:sae")
+    src = load_source("shapes", 96, seed=3)
+    first = extract_images(rep, src, tmp_path, batch_size=32, chunk_size=40)
+    a = [(f.clone(), {k: v.clone() for k, v in t.items()}) for f, t in iter_image_chunks(first, rep.n_features)]
+    files = sorted(p.stat().st_mtime_ns for p in (tmp_path / "activations").rglob("*") if p.is_file())
+    second = extract_images(rep, src, tmp_path, batch_size=32, chunk_size=40)
+    b = list(iter_image_chunks(second, rep.n_features))
+    assert files == sorted(p.stat().st_mtime_ns for p in (tmp_path / "activations").rglob("*") if p.is_file())
+    assert len(a) == len(b) == 3
+    for (fa, ta), (fb, tb) in zip(a, b):
+        assert torch.equal(fa, fb)
+        assert ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
+    # and they equal a fresh forward pass of the same images
+    images = torch.stack([rep.transform(src.image(i)) for i in range(96)])
+    direct = rep.encode_image_features(images)
+    assert torch.allclose(torch.cat([f for f, _ in b]), direct, atol=1e-5)
+
+
+def test_cache_key_changes_with_the_data(tmp_path):
+    rep = load_representation("shapes:dense")
+    c1 = extract_images(rep, load_source("shapes", 16, seed=0), tmp_path, batch_size=16)
+    c2 = extract_images(rep, load_source("shapes", 16, seed=1), tmp_path, batch_size=16)
+    assert c1.dir != c2.dir
+    f1 = next(iter_image_chunks(c1, rep.n_features))[0]
+    f2 = next(iter_image_chunks(c2, rep.n_features))[0]
+    assert not torch.equal(f1, f2)
+
+
+@pytest.mark.skipif(not os.environ.get("INTERPBENCH_SLOW"), reason="set INTERPBENCH_SLOW=1 (minutes)")
+@pytest.mark.slow
+def test_reference_training_reproduces_from_scratch(tmp_path):
+    from interpbench.training.reference import build_clip
+
+    build_clip("dense", tmp_path / "dense")
+    card = json.loads((tmp_path / "dense" / "card.json").read_text())
+    ref = _card("dense")
+    assert card["training"]["final_loss"] == pytest.approx(ref["training"]["final_loss"], abs=0.05)
