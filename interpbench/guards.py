@@ -22,3 +22,11 @@ def check_nonnegative(t: torch.Tensor, what: str, first_index: int = 0, tol: flo
         raise NumericalError(f"{what}: negative activation {t.reshape(t.shape[0], -1)[bad].min().item():.4g} at item "
                              f"{first_index + bad}, but this representation promises non-negative features. "
                              "The adapter or the checkpoint's activation function is wrong.")
+
+
+def check_nonempty(n_items: int, what: str, fix: str) -> None:
+    """An empty source would make every mean a 0/0; stop before any work with a clear error."""
+    if n_items < 1:
+        from interpbench.errors import EmptyDatasetError
+
+        raise EmptyDatasetError(f"{what}: no items (length {n_items}); expected at least one. {fix}")

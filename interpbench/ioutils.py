@@ -9,33 +9,63 @@ import os
 import tempfile
 from pathlib import Path
 
+TMP_SUFFIX = ".tmp"  # temporary files are ".NAME.RANDOM.tmp" beside their target
+
 
 @contextlib.contextmanager
 def atomic_writer(path: Path, mode: str = "wb"):
     """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds.
 
     The block writes the temporary file itself (by path), so libraries that want a file
-    name (safetensors, torch) work too. On any error the temporary file is removed.
+    name (safetensors, torch) work too. On any error the temporary file is removed, and a
+    full disk becomes DiskFullError whichever library hit it.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    path, tmp = Path(path), None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+        os.close(fd)
         yield tmp
         with open(tmp, "rb+") as fh:  # flush to disk before the rename makes it visible
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
-        _remove(tmp)
-        if exc.errno == errno.ENOSPC:
+        _fsync_dir(path.parent)
+    except BaseException as exc:
+        if tmp is not None:
+            _remove(tmp)
+        if is_disk_full(exc):
             from interpbench.errors import DiskFullError
 
             raise DiskFullError(path) from exc
         raise
-    except BaseException:
-        _remove(tmp)
-        raise
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT, also when a library wrapped it (safetensors raises SafetensorError
+    'No space left on device (os error 28)', torch a RuntimeError)."""
+    from interpbench.errors import DiskFullError
+
+    seen = 0
+    while exc is not None and seen < 8:  # follow the cause chain, bounded
+        if isinstance(exc, DiskFullError):
+            return False  # already classified; re-raise as is
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(exc)
+        if "No space left on device" in text or "os error 28" in text or "Disk quota exceeded" in text:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (best effort: not every file system allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _remove(tmp: str) -> None:
@@ -58,3 +88,20 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def remove_stale_tmp(folder: Path, older_than_s: float = 600.0) -> int:
+    """Delete temporary files a killed writer left in `folder`; returns how many.
+
+    A temporary file lives only while one file is written (seconds), so one older than
+    `older_than_s` belongs to a dead process; younger ones may be a live writer's and stay.
+    """
+    import time
+
+    now, removed = time.time(), 0
+    for p in Path(folder).glob(f".*{TMP_SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):
+            if now - p.stat().st_mtime > older_than_s:
+                p.unlink()
+                removed += 1
+    return removed

@@ -105,7 +105,9 @@ def parse_spec(spec: str) -> ModelSpec:
 
         known = known_checkpoints()
         if spec in known:
-            return parse_spec(known[spec]["spec"])
+            if not known[spec].get("spec"):
+                raise _bad(spec, f"registry entry {spec!r} has no loadable spec yet: {known[spec].get('note', '')}")
+            return parse_spec(known[spec]["spec"])  # results record the full spec it stands for
         import difflib
 
         close = difflib.get_close_matches(spec, list(known), n=3)

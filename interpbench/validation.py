@@ -8,7 +8,12 @@ import types
 import typing
 from pathlib import Path
 
-from interpbench.errors import ConfigError, CorruptFileError, MissingFileError
+from interpbench.errors import ConfigError, CorruptFileError, MissingFileError, UnsafeFileError
+
+
+def _no_constant(name: str):
+    # Python's json accepts NaN/Infinity, which are not JSON and would slip past range checks.
+    raise ValueError(f"{name} is not a valid JSON number")
 
 
 def read_json(path: Path) -> dict:
@@ -16,9 +21,10 @@ def read_json(path: Path) -> dict:
     if not path.is_file():
         raise MissingFileError(path, "a JSON config file", "check the path")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptFileError(path, f"not valid JSON ({exc})") from exc
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise CorruptFileError(path, f"not valid JSON ({str(exc)[:200]})",
+                               "fix or re-create the file (NaN and Infinity are not allowed)") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object at the top level, got {type(data).__name__}")
     return data
@@ -69,3 +75,19 @@ def from_dict(cls, data: dict, source: str, *, ignore_unknown: bool = False):
 
 def load_json_config(path: Path, cls, *, ignore_unknown: bool = False):
     return from_dict(cls, read_json(path), str(path), ignore_unknown=ignore_unknown)
+
+
+def contained_path(folder: Path, name, source: str, what: str = "file name") -> Path:
+    """`folder / name` for a name read from a config, refusing any that leaves `folder`.
+
+    A config is data from whoever wrote it: "../../.ssh/id_rsa", an absolute path or a
+    symlink pointing outside must not make us read (or write) elsewhere.
+    """
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise ConfigError(f"{source}: {what} must be a non-empty file name, got {name!r}")
+    root = Path(folder).resolve()
+    target = (root / name).resolve()
+    if Path(name).is_absolute() or not target.is_relative_to(root):
+        raise UnsafeFileError(f"{source}: {what} {name!r} points outside {root}; expected a file inside that "
+                              "folder. Nothing was read. Fix the config, or move the file into the folder.")
+    return target

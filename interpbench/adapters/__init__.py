@@ -20,11 +20,11 @@ ADAPTERS = {
 
 def _load_sae(spec: ModelSpec, offline: bool, display: str | None):
     from interpbench.adapters.sae import SAERepresentation, sae_meta
-    from interpbench.adapters.sae_formats import load_sae, sae_fingerprint
+    from interpbench.adapters.sae_formats import load_sae
 
     base = load_representation(spec.base.raw, offline=offline)
     sae = load_sae(spec.name, spec.path, base_model=spec.base.raw, offline=offline, **spec.options)
-    fp = sae_fingerprint(spec.name, spec.path, offline=offline)
+    fp = sae.provenance["fingerprint"]  # files read + meaningful options (load_sae computes it)
     return SAERepresentation(base, sae, sae_meta(spec.raw, base, sae, spec.path, fp, display))
 
 

@@ -15,7 +15,13 @@ import open_clip
 import torch
 
 from interpbench.adapters.base import RepresentationMeta
-from interpbench.clipmodels import OPENCLIP_CONFIG, OPENCLIP_WEIGHTS, SparseCLIP, load_model_folder, register_configs
+from interpbench.clipmodels import (
+    OPENCLIP_CONFIG,
+    OPENCLIP_WEIGHTS,
+    SparseCLIP,
+    load_model_folder,
+    register_configs,
+)
 from interpbench.errors import BadSpecError, MissingFileError, OfflineError
 from interpbench.ioutils import sha256_file
 from interpbench.specs import ModelSpec
@@ -93,7 +99,12 @@ def _load_openclip(spec: ModelSpec, offline: bool):
         path = Path(spec.path).expanduser()
         if not path.is_file():
             raise MissingFileError(path, f"a checkpoint file for {spec.name}", "check the path after '@'")
-        model = open_clip.create_model(spec.name, pretrained=str(path))
+        try:  # open_clip reads it (safetensors, or torch.load with weights_only=True)
+            model = open_clip.create_model(spec.name, pretrained=str(path))
+        except Exception as exc:  # truncated, foreign, hostile or mismatched files: say which
+            from interpbench.adapters.safe_load import checkpoint_error
+
+            raise checkpoint_error(path, exc) from exc
         return model, spec.name, str(path), sha256_file(path)[:16]
     if spec.tag == "random":
         torch.manual_seed(0)

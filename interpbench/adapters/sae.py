@@ -47,9 +47,27 @@ class SAERepresentation:
             return self.base.encode_image_embedding(images)
         return hooks.activations_at(self.base.model, images.to(self.device), self.hook)
 
+    @staticmethod
+    def pool(z):
+        """Per-token codes [B, T, F] -> per-image features [B, F]: a latent's strongest token
+        (max pooling, as for Prisma's spatial-max SAEs). CLS / embedding codes pass through."""
+        return z.amax(dim=1) if z.ndim == 3 else z
+
     @torch.inference_mode()
     def encode_image_features(self, images):
-        return self.sae.encode(self.sae_input_images(images))
+        return self.pool(self.sae.encode(self.sae_input_images(images)))
+
+    @torch.inference_mode()
+    def sae_outputs(self, images) -> dict:
+        """What the reconstruction metrics need: SAE inputs and reconstructions as rows [N, d]
+        (one row per image, or per token for patch/all hooks) and pooled features [B, F].
+        The per-row normalisations (layer_norm, constant_norm_rescale) are undone with each
+        row's own input, as the libraries do."""
+        x = self.sae_input_images(images)
+        z = self.sae.encode(x)
+        recon = self.sae.decode(z, x)
+        return {"sae_input": x.reshape(-1, x.shape[-1]), "sae_recon": recon.reshape(-1, recon.shape[-1]),
+                "features": self.pool(z)}
 
     @torch.inference_mode()
     def encode_text_features(self, texts):
@@ -65,6 +83,10 @@ class SAERepresentation:
 
     @torch.inference_mode()
     def reconstruct(self, features):
+        """Embedding-space reconstruction from features; None where that is not defined (residual
+        hooks, or per-row normalisations that need the input: use sae_outputs)."""
+        if not self._final_embedding_site() or self.sae.settings.input_norm in ("layer_norm", "constant_norm_rescale"):
+            return None
         return self.sae.decode(features)
 
     @torch.inference_mode()
@@ -90,4 +112,6 @@ def sae_meta(spec_raw: str, base: ClipRepresentation, sae: CanonicalSAE, source:
         has_text=s.hook.site in ("image_embed", "text_embed"),
         fingerprint=f"{fingerprint}+{base.meta.fingerprint}",
         extra={"hook": {"site": s.hook.site, "layer": s.hook.layer, "tokens": s.hook.tokens},
-               "d_in": sae.d_in, "format": s.source_format})
+               "d_in": sae.d_in, "format": s.source_format,
+               "token_pooling": "max" if s.hook.site in ("resid_post", "mlp_out") and s.hook.tokens != "cls" else None,
+               "provenance": {k: v for k, v in sae.provenance.items() if k != "files"}})

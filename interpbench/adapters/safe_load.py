@@ -91,6 +91,23 @@ def _restricted_load(target, path: Path, extra_allowed: list | None):
                                      "it may be truncated or not a torch file") from exc
 
 
+def checkpoint_error(path: Path, exc: Exception) -> Exception:
+    """Classify an exception a library (open_clip, torch, safetensors) raised while reading
+    checkpoint `path` into the project's error for it; the caller raises it `from exc`."""
+    text = str(exc) or type(exc).__name__
+    if any(m in text for m in _REFUSAL_MARKERS):
+        return UnsafeFileError(f"{path}: refused to unpickle: the file asks for objects outside the weights-only "
+                               f"allowlist (it could run code). Nothing from it was executed. Convert it to "
+                               f"safetensors with code you trust. Detail: {_detail(text)}")
+    if "size mismatch" in text or "Missing key" in text or "Unexpected key" in text:
+        from interpbench.errors import ShapeMismatchError
+
+        return ShapeMismatchError(f"{path}: the weights do not fit the architecture ({_detail(text)}). "
+                                  "Check that the architecture before '@' is the one the checkpoint was trained as.")
+    return CorruptFileError(path, f"cannot be read as a checkpoint ({type(exc).__name__}: {_detail(text)}); "
+                                  "it may be truncated or not a weights file")
+
+
 def _detail(text: str) -> str:
     """The informative line of torch's long refusal message (the one naming the global)."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]

@@ -13,7 +13,9 @@ DEFAULT_MODELS = ["shapes:dense", "shapes:sparse", "shapes:sae"]
 def evaluate(
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Model spec; repeat for several. "
                                                     "Default: the shipped reference models.")] = None,
-    dataset: Annotated[str, typer.Option(help="Data spec (shapes, shapes:train, shapes-spurious, ...).")] = "shapes",
+    dataset: Annotated[str, typer.Option(help="Data spec: shapes[:SPLIT], shapes-spurious, folder:DIR, "
+                                          "table:FILE, coco:FILE, wds:SHARDS, clip_benchmark:NAME "
+                                          "(docs/data.md).")] = "shapes",
     n_images: Annotated[int, typer.Option(help="Number of images to evaluate on.")] = 2000,
     judge: Annotated[str, typer.Option(help="Judge model spec for Clarity and label correlation, "
                                        "or 'groundtruth' (Shapes concept vectors).")] = "shapes:dense",
@@ -42,12 +44,20 @@ def evaluate(
         offline = True
     settings = EvalSettings(dataset=dataset, n_images=n_images, seed=seed, judge=judge, vocab=vocab,
                             template=template, zeroshot=not no_zeroshot, batch_size=batch_size)
-    ctx = RunContext(device=resolve_device(device), cache_dir=cache_dir or default_cache(), offline=offline)
+    # Under torchrun: join the process group; each rank scores its shard, rank 0 writes.
+    from interpbench.distributed import init_from_env, shutdown
+
+    shard, rank_device = init_from_env(device)
+    ctx = RunContext(device=rank_device or resolve_device(device), cache_dir=cache_dir or default_cache(),
+                     offline=offline)
     records = []
-    with progress_tasks(not quiet) as task:
+    with progress_tasks(not quiet and shard.is_main) as task:
         ctx.task = task
         for spec in model or DEFAULT_MODELS:
             record, per_feature, labels = evaluate_model(spec, settings, ctx)
-            path = write_result(results, record, per_feature, labels)
-            records.append((record, path))
-    print_summary(records)
+            if shard.is_main:
+                path = write_result(results, record, per_feature, labels)
+                records.append((record, path))
+    shutdown()
+    if shard.is_main:
+        print_summary(records)

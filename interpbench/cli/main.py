@@ -23,7 +23,8 @@ _GROUPS = [("interpbench.cli.train", "app", "train", "Train reference models: CL
            ("interpbench.cli.vocab", "app", "vocab", "Build and list vocabularies."),
            ("interpbench.cli.leaderboard", "app", None, None),
            ("interpbench.cli.explore", "app", None, None),
-           ("interpbench.cli.decompose", "app", "decompose", "Decompose CLIP ViTs into heads (TextSpan).")]
+           ("interpbench.cli.decompose", "app", "decompose", "Decompose CLIP ViTs into heads (TextSpan)."),
+           ("interpbench.cli.analyze", "app", "analyze", "Steering, ablation and latent-space analyses.")]
 
 
 @app.callback()

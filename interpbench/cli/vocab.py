@@ -1,4 +1,8 @@
-"""`interpbench vocab build|list`: rebuild the shipped word lists, or show them."""
+"""`interpbench vocab build|list`: rebuild the shipped word lists, or show them.
+
+Errors (InterpbenchError) are left to `interpbench.cli.main.main`, which prints them and
+exits with the error's code.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from interpbench.errors import InterpbenchError
-
 app = typer.Typer(help="Vocabularies for naming features (docs/vocab.md).", no_args_is_help=True)
 _out = Console()
-_err = Console(stderr=True)
-
-
-def _fail(err: InterpbenchError) -> typer.Exit:
-    _err.print(f"[bold red]error[/] ({err.kind}): {err}", markup=True, highlight=False, soft_wrap=True)
-    return typer.Exit(code=err.exit_code)
 
 
 @app.command("build")
@@ -31,13 +27,10 @@ def build(
 ) -> None:
     """Regenerate the vocabularies from WordNet (Debian packages) and wordfreq, offline."""
     from interpbench.vocab.build import build_all
-    from interpbench.vocab.store import vocab_dir
+    from interpbench.vocab.store import default_build_dir
 
-    try:
-        target = out if out is not None else vocab_dir()
-        built = build_all(target, wordnet_dir=wordnet_dir, names=tuple(only) if only else None)
-    except InterpbenchError as err:
-        raise _fail(err) from err
+    target = out if out is not None else default_build_dir()
+    built = build_all(target, wordnet_dir=wordnet_dir, names=tuple(only) if only else None)
     table = Table(title=f"built into {target}")
     for col in ("name", "entries", "sha256"):
         table.add_column(col)
@@ -53,13 +46,9 @@ def list_(
     """Show the available vocabularies with their sizes."""
     from interpbench.vocab.store import list_vocabs, read_provenance
 
-    try:
-        entries = list_vocabs(folder)
-    except InterpbenchError as err:
-        raise _fail(err) from err
     table = Table(title="vocabularies (use a name, or any text file path, with --vocab)")
     for col, justify in (("name", "left"), ("entries", "right"), ("description", "left"), ("path", "left")):
         table.add_column(col, justify=justify)
-    for name, count, path in entries:
+    for name, count, path in list_vocabs(folder):
         table.add_row(name, f"{count:,}", read_provenance(path).get("description", ""), str(path))
     _out.print(table)

@@ -1,7 +1,8 @@
 """Direct-effect decomposition of CLIP ViT image embeddings and TextSpan (Gandelsman et al., ICLR 2024).
 
-See docs/textspan.md. Core API: `decompose(model, images) -> Decomposition`; `text_span`;
-`ComponentMeans` + `ablate`; segmentation maps and metrics; head-role probes.
+See the README section "Decomposing CLIP into heads (TextSpan)". Core API:
+`decompose(model, images) -> Decomposition`; `text_span`; `ComponentMeans` + `ablate`;
+segmentation maps and metrics; head-role probes.
 """
 
 from interpbench.decomposition.ablation import (

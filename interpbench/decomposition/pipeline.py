@@ -9,8 +9,7 @@ means (the authors' scripts take both from one set; their issue #4).
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -29,9 +28,6 @@ from interpbench.decomposition.textspan import (
     text_span_heads,
 )
 from interpbench.errors import ConfigError
-
-SCHEMA_VERSION = 1
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -86,9 +82,12 @@ def _head_key(head) -> str:
     return f"L{head[0]}.H{head[1]}"
 
 
-def run_heads(model, tokenizer, s: Settings) -> tuple[dict, dict]:
-    """TextSpan per head, duplicate texts, and zero-shot accuracy with heads replaced by their texts."""
-    dec_fit, results, texts = fit_textspan(model, tokenizer, s)
+def run_heads(model, tokenizer, s: Settings, fit=None) -> tuple[dict, dict]:
+    """TextSpan per head, duplicate texts, and zero-shot accuracy with heads replaced by their texts.
+
+    fit: a `fit_textspan` result to reuse (the `all` command fits once for heads and roles).
+    """
+    dec_fit, results, texts = fit or fit_textspan(model, tokenizer, s)
     means = ComponentMeans.of(dec_fit)
     recon = {}
     samples = samples_of(ShapesWorld(s.score_split, s.n_images, s.seed))
@@ -110,9 +109,9 @@ def run_heads(model, tokenizer, s: Settings) -> tuple[dict, dict]:
     return out, {"textspan": results}
 
 
-def run_roles(model, tokenizer, s: Settings) -> tuple[dict, dict]:
+def run_roles(model, tokenizer, s: Settings, fit=None) -> tuple[dict, dict]:
     """Per-head probes on the score split vs the attribute its TextSpan texts (fit split) name."""
-    _, results, _ = fit_textspan(model, tokenizer, s)
+    _, results, _ = fit or fit_textspan(model, tokenizer, s)
     samples = samples_of(ShapesWorld(s.score_split, s.n_images, s.seed))
     dec = _decompose(model, samples, s)
     skill = roles_mod.probe_heads(dec.heads, samples, s.seed)
@@ -175,25 +174,3 @@ def run_spurious(model, tokenizer, s: Settings, n_heads: int | None = None, cue:
                 "n_images_scored": len(samples), "n_groups": len(ATTRIBUTES["shape"]) * len(ATTRIBUTES["background"]),
                 "note": "meaningful only for a model trained on ShapesConfig(spurious=True) train data"})
     return res, {}
-
-
-def payload(command: str, s: Settings, model_spec: str, results: dict, **extra_settings) -> dict:
-    """The results JSON document: schema version, settings (incl. seed), model, results."""
-    return _finite({"schema_version": SCHEMA_VERSION, "command": f"decompose {command}",
-                    "settings": {**asdict(s), **extra_settings}, "seed": s.seed, "model": model_spec,
-                    "results": results})
-
-
-def _finite(obj):
-    """NaN/inf -> None so the JSON is strict (json.dumps(allow_nan=False))."""
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj

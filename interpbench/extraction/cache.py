@@ -4,8 +4,10 @@ An entry is a folder named by the hash of its key (model fingerprint, data ident
 settings). It holds `key.json` and one safetensors file per chunk of `chunk_size` items.
 Each chunk is written to a temporary file and renamed, so it is complete or absent; on
 read its row count is checked against the key, and a chunk that fails to parse or check
-is treated as missing and recomputed. A killed run therefore resumes where it stopped,
-recomputing only the missing chunks.
+is treated as missing and recomputed. Each chunk also records a sha256 of its tensors in
+the safetensors metadata, checked on read, so a damaged file is never trusted. A killed
+run therefore resumes where it stopped, recomputing only the missing chunks; temporary
+files a killed writer left behind are swept when the entry is next opened.
 
 Sparse activations are stored as CSR (row_ptr, col, val), never as a dense N x F array.
 """
@@ -19,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
-from interpbench.ioutils import atomic_write_text, atomic_writer
+from interpbench.ioutils import atomic_write_text, atomic_writer, remove_stale_tmp
 
 CACHE_VERSION = 1
 
@@ -54,6 +56,16 @@ def from_csr(row_ptr: torch.Tensor, col: torch.Tensor, val: torch.Tensor, n_cols
     return out
 
 
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over names, dtypes, shapes and bytes: detects any damage to a chunk's content."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 @dataclass
 class Chunk:
     start: int
@@ -75,6 +87,7 @@ class ChunkedCache:
         self.key, self.n_items, self.chunk_size = key, int(n_items), int(chunk_size)
         self.dir = Path(root) / key_hash({**key, "n_items": n_items, "chunk_size": chunk_size})
         self.dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(self.dir)
         if not (self.dir / "key.json").is_file():
             atomic_write_text(self.dir / "key.json", json.dumps(
                 {"cache_version": CACHE_VERSION, "n_items": n_items, "chunk_size": chunk_size, **key},
@@ -96,8 +109,12 @@ class ChunkedCache:
         if not p.is_file():
             return None
         try:
-            tensors = load_file(str(p))
-        except (SafetensorError, OSError, ValueError):
+            with safe_open(str(p), framework="pt") as fh:
+                digest = (fh.metadata() or {}).get("sha256")
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+        except (SafetensorError, OSError, ValueError, RuntimeError):
+            return None
+        if digest != tensors_digest(tensors):
             return None
         start, end = self.bounds(c)
         idx = tensors.get("index")
@@ -110,7 +127,7 @@ class ChunkedCache:
         tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
         tensors["index"] = torch.arange(start, end, dtype=torch.int64)
         with atomic_writer(self.path(c)) as tmp:
-            save_file(tensors, tmp)
+            save_file(tensors, tmp, metadata={"sha256": tensors_digest(tensors)})
         return Chunk(start, tensors)
 
     def missing(self) -> list[int]:

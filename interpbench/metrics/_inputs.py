@@ -141,15 +141,17 @@ def to_ids(ids, name: str, n: int) -> torch.Tensor:
 
 def scatter_rows(cols: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor, emb: torch.Tensor,
                  n_out: int) -> torch.Tensor:
-    """out[c] = sum over entries (r, c, w) of w * emb[r], as one sparse-dense matmul.
+    """out[c] = sum over entries (r, c, w) of w * emb[r] (float64), as one sparse-dense matmul.
 
     Cost is proportional to nnz x d; no [n_out, B] dense matrix is formed.
     """
     if cols.numel() == 0:
-        return torch.zeros(n_out, emb.shape[1], dtype=emb.dtype)
-    m = torch.sparse_coo_tensor(torch.stack([cols, rows]), weights.to(emb.dtype),
+        return torch.zeros(n_out, emb.shape[1], dtype=torch.float64)
+    # One batch's product in float32 (about 2x faster than float64 on CPU); the caller
+    # accumulates batches in float64, so rounding stays at float32 level per batch.
+    m = torch.sparse_coo_tensor(torch.stack([cols, rows]), weights.to(torch.float32),
                                 (n_out, emb.shape[0]), check_invariants=False)
-    return torch.sparse.mm(m, emb)
+    return torch.sparse.mm(m, emb.to(torch.float32)).double()
 
 
 def as_float_or_none(x) -> float | None:

@@ -62,7 +62,8 @@ class LabelCorrelationAccumulator:
         self.sum_a2.index_add_(0, entries.cols, vals * vals)
         self.weighted += scatter_rows(entries.cols, entries.rows, vals, emb_unit, self.n_features)
         self.emb_sum += emb_unit.sum(dim=0)
-        self.emb_outer.addmm_(emb_unit.T, emb_unit)
+        e32 = emb_unit.to(torch.float32)  # per-batch product in float32, accumulated in float64
+        self.emb_outer += (e32.T @ e32).double()
         self.n_images += entries.n_rows
 
     def merge(self, other: LabelCorrelationAccumulator) -> None:

@@ -9,8 +9,8 @@
   space) has the highest cosine with it. Every non-zero atom gets K words.
 
 Both work over V in chunks, so memory is O(F * (K + chunk)) even for V = 100k, F = 55k.
-Ties between equal scores in different chunks keep the lower vocabulary index; within a
-chunk torch.topk decides (deterministic for the same input). Zero scores never label.
+Ties between equal scores always go to the lower vocabulary index, so labels do not depend
+on the chunk size. Zero scores never label.
 """
 
 from __future__ import annotations
@@ -58,13 +58,31 @@ class _RunningTopK:
 
     def add(self, scores: torch.Tensor, offset: int) -> None:
         """scores: [n_rows, v] for columns offset .. offset+v-1."""
-        k = min(self.k, scores.shape[1])
-        top = torch.topk(scores, k, dim=1, sorted=True)
-        vals = torch.cat([self.vals, top.values], dim=1)
-        ids = torch.cat([self.ids, top.indices + offset], dim=1)
+        vals, idx = _chunk_topk(scores, min(self.k, scores.shape[1]))
+        vals = torch.cat([self.vals, vals], dim=1)
+        ids = torch.cat([self.ids, idx + offset], dim=1)
         # Stable descending sort: on ties, earlier (lower-index) words stay first.
         order = torch.sort(vals, dim=1, descending=True, stable=True).indices[:, : self.k]
         self.vals, self.ids = vals.gather(1, order), ids.gather(1, order)
+
+
+def _chunk_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row top-k, ties broken by lower column index (torch.topk leaves ties unspecified).
+
+    topk is fast but may pick any of several equal values at the k-th place, so rows with a
+    tie at the boundary are redone with a stable full sort; others only reorder their k.
+    """
+    top = torch.topk(scores, k, dim=1, sorted=True)
+    kth = top.values[:, -1:]
+    tied = (scores == kth).sum(dim=1) > (top.values == kth).sum(dim=1)
+    vals, idx = top.values.clone(), top.indices.clone()
+    if bool(tied.any()):
+        s = torch.sort(scores[tied], dim=1, descending=True, stable=True)
+        vals[tied], idx[tied] = s.values[:, :k], s.indices[:, :k]
+    by_id = torch.sort(idx, dim=1).indices  # lexicographic (value desc, index asc) within the k
+    vals, idx = vals.gather(1, by_id), idx.gather(1, by_id)
+    order = torch.sort(vals, dim=1, descending=True, stable=True).indices
+    return vals.gather(1, order), idx.gather(1, order)
 
 
 def _chunks(x, chunk: int) -> Iterable[torch.Tensor]:
@@ -114,3 +132,17 @@ def _finish(run: _RunningTopK, keep: torch.Tensor, source: str) -> FeatureLabels
     ids = torch.where(keep, run.ids, torch.full_like(run.ids, -1))
     scores = torch.where(keep, run.vals, torch.full_like(run.vals, float("nan")))
     return FeatureLabels(ids.numpy(), scores.numpy(), source)
+
+
+def apply_template(words: list[str], template: str = "{}") -> list[str]:
+    """Words put into a prompt template before the text tower, e.g. "a photo of a {}".
+
+    Sparse CLIP does not say whether it used templates (metrics.md 6.4), so the default is
+    the bare word; the template is recorded with the results.
+    """
+    from interpbench.errors import ConfigError
+
+    if template.count("{}") != 1 or "{" in template.replace("{}", "", 1):
+        raise ConfigError(f"template {template!r}: expected exactly one '{{}}' placeholder for the word "
+                          "and no other braces, e.g. 'a photo of a {}'.")
+    return [template.replace("{}", w) for w in words]

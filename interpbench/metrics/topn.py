@@ -44,50 +44,58 @@ class TopNAccumulator:
     def update(self, entries: Entries, ids: torch.Tensor, emb_unit: torch.Tensor) -> None:
         """entries: the batch's non-zero activations; ids: [B] global image ids; emb_unit: [B, d]."""
         e = entries.select(entries.vals > self.tau)
+        # A feature whose top-n is full only takes values >= its current n-th value: after
+        # the first batches almost every entry is dropped here, before any sorting.
+        kth = torch.where(self.ids[:, -1] >= 0, self.values[:, -1], float("-inf"))
+        e = e.select(e.vals >= kth[e.cols])
         if e.vals.numel() == 0:
             return
         img = ids[e.rows]
-        # Cut each feature's batch entries to its own top-n before the [F, 2n] merge, so
-        # the merge stays O(F*n) regardless of batch size.
+        # Cut each feature's batch entries to its own top-n before merging, so the merge
+        # stays O(touched features * n) regardless of batch size.
         order = _lexsort_desc(e.vals, img)
         order = order[torch.sort(e.cols[order], stable=True).indices]
         cols, vals, img, rows = e.cols[order], e.vals[order], img[order], e.rows[order]
         starts = torch.searchsorted(cols, cols, side="left")
         rank = torch.arange(cols.numel()) - starts
         keep = rank < self.n
-        cand_v = torch.full((self.n_features, self.n), float("-inf"), dtype=torch.float32)
-        cand_i = torch.full((self.n_features, self.n), -1, dtype=torch.int64)
-        cand_s = torch.full((self.n_features, self.n), -1, dtype=torch.int64)
-        cand_v[cols[keep], rank[keep]] = vals[keep]
-        cand_i[cols[keep], rank[keep]] = img[keep]
-        cand_s[cols[keep], rank[keep]] = rows[keep]
-        self._merge_candidates(cand_v, cand_i, cand_s, emb_unit.to(torch.float32))
+        feats, local = torch.unique(cols[keep], return_inverse=True)
+        cand_v = torch.full((feats.numel(), self.n), float("-inf"), dtype=torch.float32)
+        cand_i = torch.full((feats.numel(), self.n), -1, dtype=torch.int64)
+        cand_s = torch.full((feats.numel(), self.n), -1, dtype=torch.int64)
+        cand_v[local, rank[keep]] = vals[keep]
+        cand_i[local, rank[keep]] = img[keep]
+        cand_s[local, rank[keep]] = rows[keep]
+        self._merge_candidates(cand_v, cand_i, cand_s, emb_unit.to(torch.float32), feats)
 
     def merge(self, other: TopNAccumulator) -> None:
         if (other.n_features, other.n, other.dim) != (self.n_features, self.n, self.dim):
             raise ShapeMismatchError("TopNAccumulator.merge: accumulators differ in features, n or dim.")
-        self._merge_candidates(other.values.clone(), other.ids.clone(), other.slots.clone(), other.store)
+        self._merge_candidates(other.values.clone(), other.ids.clone(), other.slots.clone(), other.store,
+                               torch.arange(self.n_features))
 
-    def _merge_candidates(self, cand_v, cand_i, cand_src, table: torch.Tensor) -> None:
-        """Merge [F, n] candidates whose embeddings are table[cand_src] into the running top-n."""
+    def _merge_candidates(self, cand_v, cand_i, cand_src, table: torch.Tensor, feats: torch.Tensor) -> None:
+        """Merge [k, n] candidates of features `feats` (embeddings table[cand_src]) into the top-n."""
         # Existing entries carry their slot (-1 = empty); candidates carry -(src + 1), told
         # apart by `is_new` (an empty candidate is just -1, like an empty slot).
+        old_s = self.slots[feats]
         tag_new = torch.where(cand_src >= 0, -(cand_src + 1), torch.full_like(cand_src, -1))
-        all_v = torch.cat([self.values, cand_v], dim=1)
-        all_i = torch.cat([self.ids, cand_i], dim=1)
-        all_t = torch.cat([self.slots, tag_new], dim=1)
-        is_new = torch.cat([torch.zeros_like(self.slots, dtype=torch.bool), cand_src >= 0], dim=1)
+        all_v = torch.cat([self.values[feats], cand_v], dim=1)
+        all_i = torch.cat([self.ids[feats], cand_i], dim=1)
+        all_t = torch.cat([old_s, tag_new], dim=1)
+        is_new = torch.cat([torch.zeros_like(old_s, dtype=torch.bool), cand_src >= 0], dim=1)
         pick = _lexsort_desc(all_v, all_i)[:, : self.n]
-        self.values, self.ids = all_v.gather(1, pick), all_i.gather(1, pick)
+        self.values[feats], self.ids[feats] = all_v.gather(1, pick), all_i.gather(1, pick)
         slots, new = all_t.gather(1, pick), is_new.gather(1, pick)
-        self.slots = self._store_new(slots, new, table)
+        self.slots[feats] = torch.where(new, torch.full_like(slots, -1), slots)  # frees dropped rows
+        self.slots[feats] = self._store_new(slots, new, table)
 
     def _store_new(self, slots: torch.Tensor, new: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-        """Copy newly selected embeddings into free store rows; return the slot matrix."""
+        """Copy newly selected embeddings into free store rows; return the rows' slot matrix."""
         src = -slots[new] - 1
         uniq, inverse = torch.unique(src, return_inverse=True)
         used = torch.zeros(self.store.shape[0], dtype=torch.bool)
-        used[slots[~new & (slots >= 0)]] = True
+        used[self.slots[self.slots >= 0]] = True
         free = torch.nonzero(~used).flatten()
         if free.numel() < uniq.numel():
             grow = max(uniq.numel() - free.numel(), self.store.shape[0])  # amortised doubling
@@ -127,6 +135,8 @@ class TopNAccumulator:
         """Judge embeddings [k, n, d] (zeros in empty slots) and validity mask [k, n]."""
         slots = self.slots[features]
         mask = slots >= 0
+        if self.store.shape[0] == 0:  # no feature ever fired (all-zero representation): nothing to index
+            return torch.zeros(*slots.shape, self.dim, dtype=torch.float64), mask
         emb = self.store[slots.clamp(min=0)].double()
         emb[~mask] = 0.0
         return emb, mask

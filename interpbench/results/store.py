@@ -1,7 +1,7 @@
 """The results store: one JSON file per (model, data set, settings), written atomically.
 
-Layout: RESULTS/<dataset name>/<model slug>__<settings hash>.json, plus sidecars with the
-same stem: `.features.safetensors` (per-feature arrays for plots and cards) and
+Layout: RESULTS/<dataset name>/<model slug>__<hash of spec and settings>.json, plus sidecars
+with the same stem: `.features.safetensors` (per-feature arrays for plots and cards) and
 `.labels.json` (per-feature top words). Each file is written to a temporary name and
 renamed, so concurrent writers (tox -p, torchrun ranks) never leave a half-written file,
 and re-running the same evaluation replaces only its own files.
@@ -19,10 +19,14 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from interpbench.errors import CorruptFileError, MissingFileError
 from interpbench.ioutils import atomic_write_text, atomic_writer
 
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = ("schema_version", "interpbench_version", "model", "dataset", "settings", "seed", "metrics")
+# The type each required key must have; docs/results-schema.md documents every field.
+_KEY_TYPES = {"model": dict, "dataset": dict, "settings": dict, "metrics": dict, "seed": int,
+              "interpbench_version": str}
 
 
 def slug(text: str) -> str:
@@ -34,7 +38,30 @@ def settings_hash(settings: dict) -> str:
 
 
 def result_stem(record: dict) -> str:
-    return f"{slug(record['model']['spec'])}__{settings_hash(record['settings'])}"
+    """File stem: readable model slug plus a hash of (spec, settings).
+
+    The spec is hashed too because slugs collide ("a/b" and "a_b"): two models must never
+    share a file, or one run would silently replace the other's numbers.
+    """
+    spec = record["model"]["spec"]
+    return f"{slug(spec)[:80]}__{settings_hash({'spec': spec, 'settings': record['settings']})}"
+
+
+def validate_record(data) -> str | None:
+    """Why `data` is not an interpbench result of this schema version, or None if it is one."""
+    if not isinstance(data, dict):
+        return f"top level is {type(data).__name__}, expected an object"
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        return f"not an interpbench result: lacks keys {missing}"
+    if data["schema_version"] != SCHEMA_VERSION:
+        return f"schema_version {data['schema_version']!r}, this interpbench reads {SCHEMA_VERSION}"
+    wrong = [k for k, t in _KEY_TYPES.items() if not isinstance(data[k], t)]
+    if wrong:
+        return f"fields {wrong} have the wrong type (expected {[_KEY_TYPES[k].__name__ for k in wrong]})"
+    if not isinstance(data["model"].get("spec"), str) or not isinstance(data["dataset"].get("name"), str):
+        return "needs model.spec and dataset.name as strings"
+    return None
 
 
 def _clean(value):
@@ -53,9 +80,9 @@ def _clean(value):
 def write_result(results_dir: Path, record: dict, per_feature: dict | None = None,
                  labels: dict | None = None) -> Path:
     """Write the record (and sidecars) atomically; returns the JSON path."""
-    missing = [k for k in REQUIRED_KEYS if k not in record]
-    if missing:
-        raise ValueError(f"results record lacks {missing}")
+    problem = validate_record(_clean(record))
+    if problem:
+        raise ValueError(f"refusing to write a malformed results record: {problem}")
     folder = Path(results_dir) / slug(record["dataset"]["name"])
     stem = result_stem(record)
     record = dict(record)
@@ -83,12 +110,52 @@ def read_results(results_dir: Path) -> tuple[list[dict], list[tuple[Path, str]]]
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             skipped.append((path, f"not valid JSON ({exc})"))
             continue
-        if not isinstance(data, dict) or any(k not in data for k in REQUIRED_KEYS):
-            skipped.append((path, f"not an interpbench result (needs keys {list(REQUIRED_KEYS)})"))
-            continue
-        if data["schema_version"] != SCHEMA_VERSION:
-            skipped.append((path, f"schema_version {data['schema_version']!r}, this interpbench reads {SCHEMA_VERSION}"))
+        problem = validate_record(data)
+        if problem:
+            skipped.append((path, problem))
             continue
         data["_path"] = str(path)
         records.append(data)
     return records, skipped
+
+
+def _sidecar(record: dict, key: str, what: str) -> Path | None:
+    name = record.get(key)
+    if not name:
+        return None
+    from interpbench.validation import contained_path
+
+    # The name comes from a results file, which may be someone else's: it must stay in its folder.
+    path = contained_path(Path(record["_path"]).parent, name, record["_path"], f"{key} ({what})")
+    if not path.is_file():
+        raise MissingFileError(path, f"the {what} of {record['_path']}",
+                               f"re-run `interpbench evaluate --model {record['model']['spec']}`")
+    return path
+
+
+def load_per_feature(record: dict) -> dict[str, np.ndarray]:
+    """The per-feature arrays of a record read by read_results ({} if it has none)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path = _sidecar(record, "per_feature_file", "per-feature sidecar (.features.safetensors)")
+    if path is None:
+        return {}
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CorruptFileError(path, f"not a readable safetensors file ({exc})",
+                               f"delete it and re-run `interpbench evaluate --model {record['model']['spec']}`") from exc
+
+
+def load_labels(record: dict) -> dict[int, list[tuple[str, float]]]:
+    """Feature index -> [(word, score), ...] from a record's .labels.json ({} if none)."""
+    path = _sidecar(record, "labels_file", "labels sidecar (.labels.json)")
+    if path is None:
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return {int(f): [(str(w), float(s)) for w, s in pairs] for f, pairs in raw.items()}
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
+        raise CorruptFileError(path, f"not a labels file of feature -> [[word, score], ...] ({exc})",
+                               f"delete it and re-run `interpbench evaluate --model {record['model']['spec']}`") from exc

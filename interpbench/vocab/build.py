@@ -128,9 +128,11 @@ def _write(out_dir: Path, name: str, words: list[str], meta: dict) -> dict:
         raise VocabularyError(f"vocabulary {name!r} came out empty; check the inputs of the build")
     meta = {"name": name, "count": len(words), "sha256": words_sha256(words), "format": FORMAT,
             "build_command": BUILD_COMMAND, **meta}
-    txt = out_dir / f"{name}.txt"
+    txt, meta_path = out_dir / f"{name}.txt", out_dir / f"{name}.json"
     atomic_write_bytes(txt, render_words(words))
-    atomic_write_text(out_dir / f"{name}.json", json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    atomic_write_text(meta_path, json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    for path in (txt, meta_path):  # the atomic writer's temporary file is private (0600); these are shared data
+        path.chmod(0o644)
     return {"path": txt, "count": len(words), "sha256": meta["sha256"]}
 
 

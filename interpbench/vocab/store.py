@@ -59,15 +59,28 @@ class Vocabulary:
         return self.words.index(word)
 
 
+def _checkout_vocab_dir() -> Path | None:
+    """The repository's vocab/ folder when running from a source checkout (or editable install)."""
+    root = Path(__file__).resolve().parents[2]  # interpbench/vocab/store.py -> repository root
+    if (root / "pyproject.toml").is_file() and (root / "vocab").is_dir():
+        return root / "vocab"
+    return None
+
+
 def package_vocab_dirs() -> list[Path]:
     """Where shipped vocabularies are looked for, in order.
 
-    1. $INTERPBENCH_VOCAB_DIR; 2. the repository's vocab/ folder (checkout or editable
-    install: interpbench/vocab/store.py -> parents[2]); 3. interpbench/vocab/data/, for a
-    wheel that packs copies of the files there.
+    1. $INTERPBENCH_VOCAB_DIR; 2. interpbench/vocab/data/, which in a checkout is a symlink
+    to the repository's vocab/ and in a built wheel holds copies of its files (pyproject's
+    package-data); 3. the repository's vocab/ itself, for checkouts where the symlink was
+    not created (git on Windows without symlink support writes a small text file instead).
+    Package data comes before the repository guess so an installed copy never picks up an
+    unrelated `vocab/` folder that happens to sit next to site-packages.
     """
-    here = Path(__file__).resolve()
-    dirs = [here.parents[2] / "vocab", here.parent / "data"]
+    dirs = [Path(__file__).resolve().parent / "data"]
+    checkout = _checkout_vocab_dir()
+    if checkout is not None:
+        dirs.append(checkout)
     if os.environ.get(VOCAB_DIR_ENV):
         dirs.insert(0, Path(os.environ[VOCAB_DIR_ENV]))
     return dirs
@@ -81,8 +94,22 @@ def vocab_dir() -> Path:
             return d
     raise VocabularyError(
         f"no vocabulary folder found (looked for {_MARKER} in {', '.join(map(str, dirs))}). "
-        f"Run from a checkout of interpbench, set {VOCAB_DIR_ENV} to a folder of vocabularies, "
+        f"Reinstall interpbench, run from a checkout, set {VOCAB_DIR_ENV} to a folder of vocabularies, "
         "or rebuild them with `interpbench vocab build --out DIR`.")
+
+
+def default_build_dir() -> Path:
+    """Where `interpbench vocab build` writes without --out: the checkout's vocab/ only.
+
+    An installed package is never rewritten in place; there the user names a folder.
+    """
+    checkout = _checkout_vocab_dir()
+    if checkout is None:
+        raise VocabularyError(
+            "not running from a source checkout, so there is no vocab/ folder to rebuild; "
+            "pass --out DIR to write the vocabularies elsewhere (then set "
+            f"{VOCAB_DIR_ENV}=DIR to use them)")
+    return checkout
 
 
 def read_words(path: Path) -> tuple[list[str], int]:

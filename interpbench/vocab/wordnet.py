@@ -23,7 +23,8 @@ from pathlib import Path
 from interpbench.errors import VocabularyError
 from interpbench.ioutils import sha256_file
 
-APT_HINT = "sudo apt-get update && sudo apt-get install -y wordnet-base wordnet-sense-index"
+APT_HINT = (
+    "sudo apt-get update && sudo apt-get install -y --no-install-recommends wordnet-base wordnet-sense-index")
 
 # Files the reader opens: the four index/data pairs and exception lists at start-up and
 # for synset lookups, index.sense while it builds its sense-key map.

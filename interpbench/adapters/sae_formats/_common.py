@@ -205,3 +205,30 @@ def fingerprint(fmt: str, paths: list[Path], options: dict) -> str:
     meaningful = {k: str(v) for k, v in sorted(options.items()) if k not in ("offline",)}
     h.update(json.dumps(meaningful, sort_keys=True).encode())
     return h.hexdigest()[:16]
+
+
+def base_from_model_name(name: str | None) -> str | None:
+    """A model spec for a library's base-model name, when it names an open_clip model.
+
+    TransformerLens / Prisma write `open-clip:ORG/REPO` for open_clip hub models; that is
+    open_clip's own `hf-hub:ORG/REPO`. Other names are kept verbatim (recorded, not loaded).
+    """
+    if not name:
+        return None
+    for prefix in ("open-clip:", "open_clip:", "hf-hub:"):
+        if name.startswith(prefix):
+            return f"openclip:hf-hub:{name[len(prefix):]}"
+    return name
+
+
+def find_one(location: str, offline: bool, suffixes: tuple[str, ...], what: str) -> str:
+    """`location` itself when it names a file; else the single file with one of `suffixes` in it."""
+    from interpbench.adapters import hub
+
+    if not hub.is_dir(location, offline=offline):
+        return location
+    names = [n for n in hub.list_files(location, offline=offline) if n.endswith(suffixes) and "/" not in n]
+    if len(names) != 1:
+        raise ConfigError(f"{location}: expected exactly one {what} ({'/'.join(suffixes)}) in the folder, found "
+                          f"{names or 'none'}; name the file explicitly, e.g. {hub.join(location, names[0] if names else 'FILE')}")
+    return hub.join(location, names[0])

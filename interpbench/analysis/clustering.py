@@ -1,0 +1,61 @@
+"""k-means on latent codes, scored against each Shapes attribute with ARI and NMI.
+
+Only images where the attribute has a single value take part (object attributes need
+one-object images). Codes are L2-normalised first by default, so k-means groups by
+direction, the geometry cosine retrieval and CLIP use; k defaults to the attribute's number
+of ground-truth values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from interpbench.errors import EmptyDatasetError, ShapeMismatchError
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(n, np.finfo(np.float32).tiny)
+
+
+def kmeans_labels(x: np.ndarray, k: int, seed: int = 0, n_init: int = 4, normalise: bool = True) -> np.ndarray:
+    """Cluster ids [N] from scikit-learn's KMeans (seeded)."""
+    x = np.asarray(x, dtype=np.float64)
+    if normalise:
+        x = _unit(x)
+    return KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(x)
+
+
+def cluster_scores(x, truth: Sequence, k: int | None = None, seed: int = 0, normalise: bool = True) -> dict:
+    """ARI and NMI of k-means on x [N, D] against truth [N] (None entries are left out)."""
+    x = np.asarray(x)
+    if x.shape[0] != len(truth):
+        raise ShapeMismatchError(f"{x.shape[0]} codes but {len(truth)} ground-truth values")
+    keep = np.array([t is not None for t in truth])
+    y = np.array([t for t in truth if t is not None])
+    values = sorted(set(y.tolist()))
+    if len(values) < 2:
+        raise EmptyDatasetError(f"clustering needs images of at least two ground-truth values, got {values}; "
+                                "use more images")
+    k = k or len(values)
+    if keep.sum() < max(k, 2):
+        raise EmptyDatasetError(f"k-means with k={k} needs at least {max(k, 2)} images with a single "
+                                f"ground-truth value, got {int(keep.sum())}; use more images")
+    pred = kmeans_labels(x[keep], k, seed=seed, normalise=normalise)
+    return {"ari": float(adjusted_rand_score(y, pred)), "nmi": float(normalized_mutual_info_score(y, pred)),
+            "k": int(k), "n": int(keep.sum()), "clusters": pred.tolist()}
+
+
+def clustering_report(x, attributes: dict[str, Sequence], seed: int = 0, normalise: bool = True) -> dict:
+    """cluster_scores per attribute, plus the means over attributes (cluster ids dropped)."""
+    per = {}
+    for a, truth in attributes.items():
+        r = cluster_scores(x, truth, seed=seed, normalise=normalise)
+        r.pop("clusters")
+        per[a] = r
+    return {"per_attribute": per, "mean_ari": float(np.mean([r["ari"] for r in per.values()])),
+            "mean_nmi": float(np.mean([r["nmi"] for r in per.values()]))}

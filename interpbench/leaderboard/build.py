@@ -1,0 +1,115 @@
+"""`interpbench leaderboard`: results folder -> Markdown + CSV tables and plots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from interpbench.errors import InterpbenchError, MissingFileError
+from interpbench.ioutils import atomic_write_text
+from interpbench.leaderboard import plots
+from interpbench.leaderboard.columns import DOCS_URL
+from interpbench.leaderboard.tables import (
+    ID_FIELDS,
+    csv_text,
+    markdown_table,
+    overall_rows,
+    record_row,
+    sort_rows,
+)
+from interpbench.results.store import load_per_feature, read_results, settings_hash, slug
+
+PLOTS = (("modality-density", "Modality score vs activation density per feature (Sparse CLIP Fig. 3b style)"),
+         ("clarity-vs-l0", "Clarity vs L0"),
+         ("clarity-distribution", "Per-feature Clarity per model"),
+         ("zeroshot-vs-sparsity", "Zero-shot accuracy vs sparsity"))
+
+
+@dataclass
+class LeaderboardReport:
+    written: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # files not used, and why
+    n_records: int = 0
+
+
+def load_records(results_dir: Path) -> tuple[list[dict], list[tuple[Path, str]]]:
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise MissingFileError(results_dir, "a results folder written by `interpbench evaluate`",
+                               "run `interpbench evaluate --results DIR` first, or pass --results")
+    records, skipped = read_results(results_dir)
+    if not records:
+        why = f"; skipped {len(skipped)} unreadable files" if skipped else ""
+        raise MissingFileError(results_dir, f"at least one valid results JSON{why}",
+                               "run `interpbench evaluate --results DIR` first")
+    return records, skipped
+
+
+def plot_labels(records: list[dict]) -> list[str]:
+    """Short display names, made unique with the spec and then the settings hash."""
+    names = [r["model"].get("name") or r["model"]["spec"] for r in records]
+    if len(set(names)) < len(names):
+        names = [r["model"]["spec"] for r in records]
+    if len(set(names)) < len(names):
+        names = [f"{n} [{settings_hash(r['settings'])}]" for n, r in zip(names, records, strict=True)]
+    return names
+
+
+def dataset_plots(records: list[dict], out_dir: Path, stem: str, report: LeaderboardReport) -> None:
+    labels = plot_labels(records)
+    arrays = {}
+    for label, record in zip(labels, records, strict=True):
+        try:
+            arrays[label] = load_per_feature(record)
+        except InterpbenchError as err:  # a bad sidecar loses this model's feature plots, not the table
+            report.skipped.append((Path(record["_path"]), str(err)))
+    rows = [{**record_row(r), "model": label} for label, r in zip(labels, records, strict=True)]
+    figures = {"modality-density": plots.plot_modality_density(arrays),
+               "clarity-vs-l0": plots.plot_clarity_vs_l0(rows),
+               "clarity-distribution": plots.plot_clarity_distribution(arrays),
+               "zeroshot-vs-sparsity": plots.plot_zeroshot_vs_sparsity(rows)}
+    for name, (fig, _data) in figures.items():
+        report.written += plots.save_figure(fig, out_dir / f"{stem}-{name}")
+
+
+def _dataset_page(name: str, records: list[dict], stem: str, docs_url: str) -> tuple[str, str]:
+    rows = sort_rows([record_row(r) for r in records])
+    identity = ", ".join(sorted({f"`{settings_hash(r['dataset'].get('identity', ''))}`" for r in records}))
+    intro = (f"Data set `{name}` (identity hash {identity}). "
+             f"Full precision: [{stem}.csv]({stem}.csv).")
+    text = markdown_table(f"Leaderboard: {name}", rows, ID_FIELDS[:2] + ID_FIELDS[3:], intro, docs_url)
+    figs = "\n".join(f"### {title}\n\n![{title}]({stem}-{plot}.png)\n" for plot, title in PLOTS)
+    return text + "\n## Plots\n\n" + figs, csv_text(rows, ID_FIELDS)
+
+
+def build_leaderboard(results_dir: Path, out_dir: Path, docs_url: str = DOCS_URL,
+                      with_plots: bool = True) -> LeaderboardReport:
+    """Write one table per data set, one overall, CSVs and plots; returns what was written."""
+    records, skipped = load_records(results_dir)
+    out_dir = Path(out_dir)
+    report = LeaderboardReport(skipped=list(skipped), n_records=len(records))
+    by_dataset: dict[str, list[dict]] = {}
+    for r in sorted(records, key=lambda r: (r["dataset"]["name"], r["model"]["spec"], settings_hash(r["settings"]))):
+        by_dataset.setdefault(r["dataset"]["name"], []).append(r)
+    index = ["# interpbench leaderboards", "", "- [Overall](overall.md) ([CSV](overall.csv))"]
+    for name, group in by_dataset.items():
+        stem = slug(name)
+        page, table_csv = _dataset_page(name, group, stem, docs_url)
+        report.written += _write(out_dir, stem, page, table_csv)
+        if with_plots:
+            dataset_plots(group, out_dir, stem, report)
+        index.append(f"- [{name}]({stem}.md) ([CSV]({stem}.csv))")
+    rows = overall_rows([record_row(r) for r in records])
+    intro = "Mean of each metric over a model's results on all data sets (column `datasets`)."
+    page = markdown_table("Leaderboard: overall", rows, ("model", "kind", "datasets"), intro, docs_url)
+    report.written += _write(out_dir, "overall", page, csv_text(rows, ("model", "kind", "datasets")))
+    atomic_write_text(out_dir / "README.md", "\n".join(index) + "\n")
+    report.written.append(out_dir / "README.md")
+    return report
+
+
+def _write(out_dir: Path, stem: str, page: str, table_csv: str) -> list[Path]:
+    md, csv_path = out_dir / f"{stem}.md", out_dir / f"{stem}.csv"
+    atomic_write_text(md, page)
+    atomic_write_text(csv_path, table_csv)
+    return [md, csv_path]

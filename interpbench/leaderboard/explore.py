@@ -1,0 +1,149 @@
+"""Feature cards and word search over one model's evaluation.
+
+`open_session` finds the model's results record for the given settings (or runs
+`interpbench evaluate` once to make it), then reuses its labels and per-feature arrays and
+the activation cache that evaluation filled. Nothing here recomputes a metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from interpbench.errors import BadSpecError
+from interpbench.leaderboard import activations as acts
+from interpbench.results.store import load_labels, load_per_feature, read_results, settings_hash, write_result
+
+
+@dataclass
+class Session:
+    rep: object
+    source: object
+    cache: object
+    record: dict
+    labels: dict[int, list[tuple[str, float]]]
+    per_feature: dict[str, np.ndarray]
+    mean_act: np.ndarray
+    fire_count: np.ndarray
+
+    @property
+    def n_features(self) -> int:
+        return self.rep.n_features
+
+    def value(self, name: str, f: int) -> float | None:
+        arr = self.per_feature.get(name)
+        if arr is None or f >= len(arr) or not np.isfinite(arr[f]):
+            return None
+        return float(arr[f])
+
+
+def find_record(results_dir: Path, specs: set[str], settings: dict) -> dict | None:
+    """The record of one of `specs` evaluated with exactly these settings, if any."""
+    want = settings_hash(settings)
+    records, _ = read_results(results_dir) if Path(results_dir).is_dir() else ([], [])
+    for r in records:
+        if r["model"]["spec"] in specs and settings_hash(r["settings"]) == want:
+            return r
+    return None
+
+
+def open_session(spec: str, settings, ctx, results_dir: Path) -> Session:
+    """Load the model and its evaluation; evaluate first (writing results) if there is none."""
+    from interpbench.adapters import load_representation
+    from interpbench.data import load_source
+    from interpbench.evaluation import steps
+    from interpbench.evaluation.runner import evaluate_model
+
+    rep = load_representation(spec, offline=ctx.offline)
+    specs = {spec, rep.meta.spec}
+    record = find_record(results_dir, specs, settings.record())
+    if record is None:
+        rec, per_feature, labels = evaluate_model(spec, settings, ctx)
+        write_result(results_dir, rec, per_feature, labels)
+        record = find_record(results_dir, specs, settings.record())
+    source = load_source(settings.dataset, settings.n_images, settings.seed)
+    cache = steps.extract(rep, source, settings, ctx)  # a cache hit: evaluation filled it
+    mean_act, fire_count = acts.feature_stats(cache, rep.n_features, settings.tau)
+    return Session(rep, source, cache, record, load_labels(record), load_per_feature(record), mean_act, fire_count)
+
+
+def rank_features(s: Session, by: str, m: int) -> list[int]:
+    """The m most active (mean activation) or clearest (per-feature Clarity) features."""
+    if by == "active":
+        score = s.mean_act
+    elif by == "clarity":
+        if "clarity" not in s.per_feature:
+            raise BadSpecError("--rank clarity: this results record has no per-feature Clarity; use --rank active")
+        score = np.nan_to_num(np.asarray(s.per_feature["clarity"], float), nan=-np.inf)
+    else:
+        raise BadSpecError(f"--rank {by!r}: expected 'active' or 'clarity'")
+    order = np.lexsort((np.arange(len(score)), -score))  # stable: ties go to the lower index
+    keep = [int(f) for f in order if np.isfinite(score[f]) and (by == "clarity" or score[f] > 0)]
+    return keep[:m]
+
+
+def check_features(s: Session, features: list[int]) -> None:
+    bad = [f for f in features if not 0 <= f < s.n_features]
+    if bad:
+        raise BadSpecError(f"--feature {bad}: {s.rep.meta.name} has features 0..{s.n_features - 1}")
+
+
+def feature_info(s: Session, f: int, tops: list[tuple[int, float]]) -> dict:
+    """Everything a card shows, as plain data (also what tests check)."""
+    return {"feature": f, "top_images": tops, "top_words": s.labels.get(f, []),
+            "clarity": s.value("clarity", f), "modality_score": s.value("modality_score", f),
+            "mean_activation": float(s.mean_act[f]), "n_active_images": int(s.fire_count[f])}
+
+
+def cards(s: Session, features: list[int], n_images: int = 16) -> list[dict]:
+    check_features(s, features)
+    tops = acts.top_images(s.cache, s.n_features, features, n_images)
+    return [feature_info(s, f, tops[f]) for f in features]
+
+
+def _norm(word: str) -> str:
+    return " ".join(word.lower().replace("_", " ").split())
+
+
+def search(s: Session, word: str, n_images: int = 8, n_concepts: int = 10, depth: int = 1) -> dict:
+    """Images where the features labelled `word` fire most, each with its top concepts.
+
+    A feature matches when `word` is among its first `depth` vocabulary words (1: its
+    label, the top word; up to top_k_words). An image's score is
+    the summed activation of the matching features; its concepts are the top words of its
+    most active labelled features, strongest first, each word once.
+    """
+    target = _norm(word)
+    matched = sorted(f for f, pairs in s.labels.items() if any(_norm(w) == target for w, _ in pairs[:depth]))
+    if not matched:
+        import difflib
+
+        known = sorted({_norm(pairs[0][0]) for pairs in s.labels.values() if pairs})
+        close = difflib.get_close_matches(target, known, n=5)
+        hint = f" Closest labels: {', '.join(close)}." if close else ""
+        raise BadSpecError(f"no feature of {s.rep.meta.name} is labelled {word!r} among its top words.{hint}")
+    index, score = acts.image_scores(s.cache, s.n_features, matched)
+    order = np.lexsort((index, -score))
+    images = [int(index[i]) for i in order[:n_images] if score[i] > 0]
+    rows = acts.image_rows(s.cache, s.n_features, images)
+    found = [{"image": i, "score": float(score[index == i][0]), "concepts": _concepts(s, rows[i], n_concepts)}
+             for i in images]
+    return {"word": word, "features": matched, "images": found}
+
+
+def _concepts(s: Session, row: np.ndarray, n: int) -> list[tuple[str, float]]:
+    out, seen = [], set()
+    for f in np.lexsort((np.arange(len(row)), -row)):
+        if row[f] <= 0 or len(out) >= n:
+            break
+        pairs = s.labels.get(int(f))
+        if pairs and pairs[0][0] not in seen:
+            seen.add(pairs[0][0])
+            out.append((pairs[0][0], float(row[f])))
+    return out
+
+
+def settings_for(base, **overrides):
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,113 @@
+"""Distributed evaluation: sharding, the merge glue, and torchrun on CPU (gloo) = one process."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from interpbench.distributed import Shard, all_gather_objects, gather_rows, merge_across_ranks
+
+
+def test_shards_partition_the_chunks():
+    for world in (1, 2, 3, 5):
+        owners = [[c for c in range(17) if Shard(r, world).owns(c)] for r in range(world)]
+        assert sorted(c for o in owners for c in o) == list(range(17))
+        assert Shard(0, world).is_main and not Shard(world - 1, world).is_main or world == 1
+
+
+def test_single_process_is_a_no_op():
+    class Acc:
+        def merge(self, other):
+            raise AssertionError("no merge in a single process")
+
+    acc = Acc()
+    assert merge_across_ranks(acc) is acc
+    assert all_gather_objects(3) == [3]
+    rows = {4: torch.ones(2, 3), 0: torch.zeros(4, 3)}
+    assert torch.equal(gather_rows(rows), torch.cat([torch.zeros(4, 3), torch.ones(2, 3)]))
+
+
+def _torchrun(args, env=None, timeout=600):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **(env or {})}
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res
+
+
+MERGE_SCRIPT = textwrap.dedent("""
+    import json, sys, torch
+    import torch.distributed as dist
+    from interpbench.distributed import init_from_env, merge_across_ranks, shutdown
+    from interpbench.metrics._inputs import to_entries
+    from interpbench.metrics.multimodality import MultimodalityAccumulator
+
+    shard, _ = init_from_env("cpu")
+    assert dist.get_backend() == "gloo"
+    g = torch.Generator().manual_seed(0)
+    img, txt = torch.rand(40, 16, generator=g), torch.rand(40, 16, generator=g)
+    img[img < 0.7] = 0
+    txt[txt < 0.7] = 0
+    acc = MultimodalityAccumulator(16)
+    for b in range(shard.rank, 4, shard.world):  # this rank's batches of 10
+        s = slice(10 * b, 10 * b + 10)
+        acc.update(to_entries(img[s], "i", 16), to_entries(txt[s], "t", 16))
+    acc = merge_across_ranks(acc)
+    if shard.is_main:
+        r = acc.result()
+        json.dump({"score": r.modality_score.tolist(), "density": r.density.tolist(), "n": r.n_pairs},
+                  open(sys.argv[1], "w"))
+    shutdown()
+""")
+
+
+@pytest.mark.slow
+def test_torchrun_merges_real_accumulators_with_gloo(tmp_path):
+    import numpy as np
+
+    from interpbench.metrics.multimodality import modality_scores
+
+    script = tmp_path / "merge.py"
+    script.write_text(MERGE_SCRIPT)
+    _torchrun([str(script), str(tmp_path / "out.json")])
+    got = json.loads((tmp_path / "out.json").read_text())
+    g = torch.Generator().manual_seed(0)
+    img, txt = torch.rand(40, 16, generator=g), torch.rand(40, 16, generator=g)
+    img[img < 0.7] = 0
+    txt[txt < 0.7] = 0
+    want = modality_scores(img, txt)  # one pass in one process
+    assert got["n"] == 40
+    np.testing.assert_allclose(got["score"], want.modality_score, atol=1e-12)
+    np.testing.assert_allclose(got["density"], want.density, atol=1e-12)
+
+
+def _metrics(folder):
+    files = [f for f in glob.glob(f"{folder}/*/*.json") if not f.endswith(".labels.json")]
+    assert len(files) == 1, files
+    return json.loads(open(files[0]).read())["metrics"]
+
+
+@pytest.mark.slow
+def test_torchrun_evaluate_equals_one_process(tmp_path):
+    """200 Shapes images, a random tiny CLIP as model and judge: same metrics to 1e-5."""
+    model = "openclip:shapes-vit-tiny/random"
+    args = ["evaluate", "-m", model, "--judge", model, "--n-images", "200", "--device", "cpu", "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    one = subprocess.run([sys.executable, "-m", "interpbench", *args, "--results", str(tmp_path / "r1"),
+                          "--cache-dir", str(tmp_path / "c1")], capture_output=True, text=True, env=env)
+    assert one.returncode == 0, one.stderr[-3000:]
+    _torchrun(["-m", "interpbench", *args, "--results", str(tmp_path / "r2"), "--cache-dir", str(tmp_path / "c2")])
+    a, b = _metrics(tmp_path / "r1"), _metrics(tmp_path / "r2")
+    assert set(a) == set(b) and "clarity" in a and "multimodal_fraction" in a and "zeroshot_mean" in a
+    for k, v in a.items():
+        if isinstance(v, float):
+            assert b[k] == pytest.approx(v, abs=1e-5), k
+        else:
+            assert b[k] == v, k

@@ -1,0 +1,107 @@
+"""Top-n store, SemanticLens polysemanticity and redundancy against direct computations."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import KMeans
+
+from interpbench.metrics._inputs import to_entries, unit_rows
+from interpbench.metrics.semanticlens import polysemanticity, polysemanticity_score, redundancy
+from interpbench.metrics.topn import TopNAccumulator
+
+
+def _data(seed=0, n=80, f=10, d=6):
+    rng = np.random.default_rng(seed)
+    acts = np.round(rng.exponential(1.0, (n, f)), 1) * (rng.random((n, f)) < 0.4)  # rounding -> ties
+    judge = rng.normal(size=(n, d))
+    return acts, judge
+
+
+def _fill(acts, judge, n=5, splits=(0,)):
+    emb = unit_rows(torch.tensor(judge), "j")
+    ids = torch.arange(acts.shape[0])
+    acc = TopNAccumulator(acts.shape[1], n, judge.shape[1])
+    bounds = [*splits, acts.shape[0]]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        acc.update(to_entries(acts[lo:hi], "f", acts.shape[1]), ids[lo:hi], emb[lo:hi])
+    return acc
+
+
+def _brute_top(acts, i, n, tau=0.001):
+    above = np.nonzero(acts[:, i] > tau)[0]
+    return above[np.lexsort((above, -acts[above, i]))][:n]
+
+
+def test_topn_matches_brute_force_with_ties():
+    acts, judge = _data()
+    acc = _fill(acts, judge, n=5, splits=(0, 13, 40, 41))
+    unit = judge / np.linalg.norm(judge, axis=1, keepdims=True)
+    for i in range(acts.shape[1]):
+        top = _brute_top(acts, i, 5)
+        got = acc.ids[i][acc.ids[i] >= 0].numpy()
+        np.testing.assert_array_equal(got, top)
+        emb, mask = acc.embeddings(torch.tensor([i]))
+        np.testing.assert_allclose(emb[0][mask[0]].numpy(), unit[top], atol=1e-6)
+
+
+def test_merge_of_shards_equals_one_pass_in_any_order():
+    acts, judge = _data(seed=1)
+    one = _fill(acts, judge)
+    a, b = _fill(acts[:30], judge[:30]), TopNAccumulator(acts.shape[1], 5, judge.shape[1])
+    emb = unit_rows(torch.tensor(judge), "j")
+    b.update(to_entries(acts[30:], "f", acts.shape[1]), torch.arange(30, 80), emb[30:])
+    b.merge(a)  # reversed order on purpose
+    assert torch.equal(one.ids, b.ids) and torch.equal(one.values, b.values)
+    torch.testing.assert_close(one.sums(), b.sums(), atol=1e-6, rtol=0)
+    c = TopNAccumulator(acts.shape[1], 5, judge.shape[1])
+    c.load_state_dict(b.state_dict())
+    torch.testing.assert_close(c.sums(), one.sums(), atol=1e-6, rtol=0)
+
+
+def test_store_is_bounded_by_f_times_n():
+    acts, judge = _data(seed=2, n=600)
+    acc = _fill(acts, judge, n=3, splits=tuple(range(0, 600, 50)))
+    assert acc.state_dict()["store"].shape[0] <= acts.shape[1] * 3
+
+
+def test_polysemanticity_known_answers():
+    # two tight orthogonal groups -> centres orthogonal -> 1 - cos = 1
+    x = np.array([[1, 0, 0.01], [1, 0, -0.01], [0, 1, 0.01], [0, 1, -0.01]], dtype=float)
+    assert polysemanticity_score(x) == pytest.approx(1.0, abs=1e-9)
+    # direct k-means, same settings as SemanticLens
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(20, 5))
+    km = KMeans(n_clusters=2, n_init=10, random_state=123).fit(y)
+    c1, c2 = km.cluster_centers_
+    assert polysemanticity_score(y) == pytest.approx(1 - c1 @ c2 / np.linalg.norm(c1) / np.linalg.norm(c2))
+
+
+def test_polysemanticity_fallback_when_a_cluster_is_tiny():
+    # one outlier far away -> a cluster of size 1 -> 1 - mean cos(mean, first examples)
+    x = np.array([[1, 0], [1, 0.001], [1, -0.001], [-50, 50]], dtype=float)
+    mean = x.mean(0)
+    want = 1 - np.mean([mean @ v / np.linalg.norm(mean) / np.linalg.norm(v) for v in x])
+    assert polysemanticity_score(x) == pytest.approx(want)
+
+
+def test_polysemanticity_subset_is_seeded():
+    acts, judge = _data(seed=4)
+    acc = _fill(acts, judge)
+    m1, p1 = polysemanticity(acc, max_features=4, seed=7)
+    m2, p2 = polysemanticity(acc, max_features=4, seed=7)
+    assert (~np.isnan(p1)).sum() == 4
+    np.testing.assert_array_equal(p1, p2)
+
+
+def test_redundancy_equals_brute_force_max_cosine():
+    acts, judge = _data(seed=5)
+    acc = _fill(acts, judge)
+    unit = judge / np.linalg.norm(judge, axis=1, keepdims=True)
+    means = [unit[_brute_top(acts, i, 5)].mean(0) for i in range(acts.shape[1])]
+    ok = [i for i in range(acts.shape[1]) if len(_brute_top(acts, i, 5)) >= 2]
+    cos = lambda a, b: a @ b / np.linalg.norm(a) / np.linalg.norm(b)  # noqa: E731
+    want = {i: max(cos(means[i], means[j]) for j in ok if j != i) for i in ok}
+    val, per = redundancy(acc)
+    for i in ok:
+        assert per[i] == pytest.approx(want[i], abs=1e-5)
+    assert val == pytest.approx(np.mean(list(want.values())), abs=1e-5)
