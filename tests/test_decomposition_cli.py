@@ -27,7 +27,7 @@ def _invoke(*args):
 
 
 def test_heads_and_segment_fill_one_record(random_folder, tmp_path):
-    from interpbench.decomposition.record import result_path
+    from interpbench.decomposition.record import result_path, summary_markdown
     from interpbench.results.store import read_results
 
     out = tmp_path / "results" / "decomposition"
@@ -45,6 +45,8 @@ def test_heads_and_segment_fill_one_record(random_folder, tmp_path):
     assert "seg_raw_attention_map" in record["metrics"] and "textspan_acc_shape" in record["metrics"]
     for png in ("heads.png", "segment.png"):
         assert (path.with_suffix("") / png).read_bytes()[:4] == b"\x89PNG"
+    md = summary_markdown(record)
+    assert "| decomposition |" in md and "| raw_attention |" in md and "## TextSpan" in md
     records, skipped = read_results(tmp_path / "results")
     assert [r["kind"] for r in records] == ["decomposition"] and not skipped
 

@@ -7,7 +7,13 @@ import pytest
 import torch
 from open_clip.transformer import VisionTransformer
 
-from interpbench.clipmodels import SparseCLIP, SparseHeadCfg, create_random, load_model_folder, save_model_folder
+from interpbench.clipmodels import (
+    SparseCLIP,
+    SparseHeadCfg,
+    create_random,
+    load_model_folder,
+    save_model_folder,
+)
 from interpbench.decomposition import decompose
 from interpbench.errors import ShapeMismatchError, UnknownFormatError
 

@@ -30,7 +30,13 @@ from interpbench.decomposition.segmentation import (
 )
 from interpbench.decomposition.spurious import cue_heads, spurious_ablation
 from interpbench.decomposition.textspan import TextSpanResult
-from interpbench.errors import ConfigError, CorruptFileError, EmptyDatasetError, MissingFileError, ShapeMismatchError
+from interpbench.errors import (
+    ConfigError,
+    CorruptFileError,
+    EmptyDatasetError,
+    MissingFileError,
+    ShapeMismatchError,
+)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ the documented error class with the offending text in its message. No other exce
 
 import dataclasses
 import json
+import math
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -125,6 +126,7 @@ def test_option_coercion_gives_the_type_or_a_config_error(value):
             assert "'opt'" in str(err)
             continue
         assert type(out) is typ
+        assert typ is not float or math.isfinite(out)
 
 
 @FAST

@@ -40,13 +40,13 @@ def test_clarity_equals_brute_force_pairwise_cosine():
     acts, judge = _data()
     want, want_per = _brute_clarity(acts, judge)
     r = clarity(acts, judge)
-    assert r.clarity == pytest.approx(want, abs=1e-9)
-    np.testing.assert_allclose(r.per_feature, want_per, atol=1e-9)
+    assert r.clarity == pytest.approx(want, abs=1e-6)
+    np.testing.assert_allclose(r.per_feature, want_per, atol=1e-6)
     active = (acts > 0.001).sum(0) >= 2
     assert r.active_features_pct == pytest.approx(100 * active.mean())
     assert r.l0 == pytest.approx((acts > 0.001).sum(1).mean())
     assert r.l0_nonzero == pytest.approx((acts != 0).sum(1).mean())
-    assert r.baseline == pytest.approx(_brute_pairwise(judge), abs=1e-9)
+    assert r.baseline == pytest.approx(_brute_pairwise(judge), abs=1e-6)
     np.testing.assert_array_equal(r.counts, (acts > 0.001).sum(0))
 
 
@@ -55,8 +55,8 @@ def test_n_min_and_tau_parameters():
     for tau, n_min in [(0.0, 2), (0.5, 3), (1.0, 5)]:
         want, want_per = _brute_clarity(acts, judge, tau, n_min)
         r = clarity(acts, judge, tau=tau, n_min=n_min)
-        np.testing.assert_allclose(r.per_feature, want_per, atol=1e-9)
-        assert r.clarity == pytest.approx(want, abs=1e-9)
+        np.testing.assert_allclose(r.per_feature, want_per, atol=1e-6)
+        assert r.clarity == pytest.approx(want, abs=1e-6)
 
 
 def test_known_answer_identical_and_opposite_embeddings():
@@ -85,11 +85,11 @@ def test_merging_two_halves_equals_one_pass():
     b.update(to_entries(acts[25:], "f", acts.shape[1]), emb[25:])
     a.merge(b)
     r1, r2 = one.result(), a.result()
-    np.testing.assert_allclose(r1.per_feature, r2.per_feature, atol=1e-12)
-    assert (r1.clarity, r1.l0, r1.baseline) == pytest.approx((r2.clarity, r2.l0, r2.baseline), abs=1e-12)
+    np.testing.assert_allclose(r1.per_feature, r2.per_feature, atol=1e-7)
+    assert (r1.clarity, r1.l0, r1.baseline) == pytest.approx((r2.clarity, r2.l0, r2.baseline), abs=1e-7)
     c = ClarityAccumulator(acts.shape[1], judge.shape[1])
     c.load_state_dict(a.state_dict())
-    assert c.result().clarity == pytest.approx(r1.clarity, abs=1e-12)
+    assert c.result().clarity == pytest.approx(r1.clarity, abs=1e-7)
 
 
 def test_state_does_not_grow_with_n():

@@ -27,7 +27,7 @@ def test_pearson_equals_numpy_corrcoef():
     acts[:, 5] = 0.0  # constant activation -> undefined
     r = label_correlation(acts, judge, text)
     want = np.array([np.corrcoef(acts[:, i], sims[:, i])[0, 1] for i in range(4)])
-    np.testing.assert_allclose(r.per_feature[:4], want, atol=1e-9)
+    np.testing.assert_allclose(r.per_feature[:4], want, atol=1e-6)
     assert np.isnan(r.per_feature[4]) and np.isnan(r.per_feature[5])
     assert r.per_feature[0] > 0.8  # the planted feature
     assert r.mean == pytest.approx(want.mean()) and r.median == pytest.approx(np.median(want))
@@ -42,7 +42,7 @@ def test_merge_equals_one_pass():
     a.update(to_entries(acts[:50], "f", 6), emb[:50])
     b.update(to_entries(acts[50:], "f", 6), emb[50:])
     a.merge(b)
-    np.testing.assert_allclose(a.result(text).per_feature, one.per_feature, atol=1e-12)
+    np.testing.assert_allclose(a.result(text).per_feature, one.per_feature, atol=1e-7)
 
 
 def test_label_text_from_vocab_and_agreement():

@@ -178,7 +178,8 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tmp_path, ref
     got = all_tensors(cache)
     assert got.keys() == ref_tensors.keys()
     assert all(torch.equal(got[k], ref_tensors[k]) for k in got)
-    assert all(torch.equal(a, b) for a, b in zip([f for f, _ in iter_image_chunks(cache, 24)], ref_feats))
+    streamed = [f for f, _ in iter_image_chunks(cache, 24)]
+    assert all(torch.equal(a, b) for a, b in zip(streamed, ref_feats, strict=True))
     print(f"kills (target chunks, exit code, chunks on disk): {kills}; recomputed {len(recomputed)} of "
           f"{N // CHUNK} chunks on resume")
 

@@ -113,7 +113,8 @@ def model_figures(record: dict, codes, source, extra: dict, out_dir: Path, attri
     from interpbench.results.store import slug
 
     out_dir = Path(out_dir)
-    stem, name = slug(record["model"]["spec"]), record["model"]["name"]
+    name = record["model"]["name"]
+    stem = slug(name)  # display name: short (shapes:dense), unlike specs holding absolute paths
     paths = []
     if "mean_curves" in record["analyses"].get("steering", {}):
         paths.append(plot_steering([record], out_dir / f"{stem}-steering.png"))

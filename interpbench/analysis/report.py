@@ -62,7 +62,7 @@ def _figure_links(r: dict, figure_dir: Path | None) -> list[str]:
 
     if figure_dir is None:
         return []
-    stem = slug(r["model"]["spec"])
+    stem = slug(r["model"]["name"])
     found = [(f"{stem}-{name}.png", title) for name, title in FIGURES if (Path(figure_dir) / f"{stem}-{name}.png").is_file()]
     return ["", *[f"![{title}]({file})" for file, title in found]] if found else []
 

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from interpbench.data.shapes import ATTRIBUTES, OBJECT_ATTRIBUTES, ZEROSHOT_TEMPLATES, ShapesConfig, ShapesWorld
+from interpbench.data.shapes import (
+    ATTRIBUTES,
+    OBJECT_ATTRIBUTES,
+    ZEROSHOT_TEMPLATES,
+    ShapesConfig,
+    ShapesWorld,
+)
 from interpbench.decomposition import roles as roles_mod
 from interpbench.decomposition.ablation import ComponentMeans, ablation_sweep, encode_texts
 from interpbench.decomposition.core import Decomposition, decompose
@@ -28,6 +34,7 @@ from interpbench.decomposition.textspan import (
     text_span_heads,
 )
 from interpbench.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Settings:

@@ -28,9 +28,9 @@ def head_texts_png(textspan: dict, path: Path, max_texts: int = 6) -> None:
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 0.32 * max_texts * rows + 0.6 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, head in zip(axes.flat, heads):
+    for ax, head in zip(axes.flat, heads, strict=False):
         res = textspan[head]
-        lines = [f"{e * 100:4.1f}%  {t}" for t, e in zip(res.texts[:max_texts], res.explained)]
+        lines = [f"{e * 100:4.1f}%  {t}" for t, e in zip(res.texts[:max_texts], res.explained, strict=False)]
         ax.set_title(f"L{head[0]}.H{head[1]}  ({res.variance_explained * 100:.0f}% var)", fontsize=8, loc="left")
         ax.text(0, 1, "\n".join(lines), va="top", ha="left", fontsize=7, family="monospace", transform=ax.transAxes)
     _save(fig, path)
@@ -66,7 +66,7 @@ def segmentation_png(images, masks, maps: dict, path: Path) -> None:
     for i in range(n):
         panels = [("image", images[i], None), ("mask", masks[i], "gray")]
         panels += [(k, soft[k][i], "magma") for k in maps]
-        for ax, (title, img, cmap) in zip(axes[i], panels):
+        for ax, (title, img, cmap) in zip(axes[i], panels, strict=True):
             ax.imshow(img, cmap=cmap)
             ax.axis("off")
             if i == 0:

@@ -51,8 +51,9 @@ def update_record(path: Path, command: str, settings, model_spec: str, results: 
 
 def _load_existing(path: Path, model_spec: str) -> dict:
     """The record already on disk for this model, or a fresh one (a foreign/broken file is replaced)."""
-    import interpbench
     import torch
+
+    import interpbench
 
     fresh = {"schema_version": SCHEMA_VERSION, "interpbench_version": interpbench.__version__, "kind": KIND,
              "model": {"spec": model_spec, "name": model_spec},
@@ -113,3 +114,56 @@ def finite(obj):
     if isinstance(obj, np.bool_):
         return bool(obj)
     return obj
+
+
+def summary_markdown(record: dict) -> str:
+    """A short markdown report of one model's record (for leaderboards/decomposition/)."""
+    res, lines = record["results"], [f"# Decomposition of `{record['model']['spec']}` (seed {record['seed']})", ""]
+    if "roles" in res:
+        lines += _roles_md(res["roles"])
+    if "heads" in res:
+        h = res["heads"]
+        lines += ["## TextSpan", "", f"Pool `{h['pool']['spec']}` ({h['pool']['n_texts']} texts), rank {h['rank']}, "
+                  f"layers {h['layers']}; {h['n_distinct_texts']} distinct texts picked, "
+                  f"{len(h['duplicates'])} picked by more than one head.", "",
+                  "| attribute | base | early layers mean-ablated | + heads replaced by TextSpan |", "|---|---|---|---|"]
+        lines += [f"| {a} | {_f(v['base'])} | {_f(v['early_layers_ablated'])} | {_f(v['textspan'])} |"
+                  for a, v in h["reconstruction_accuracy"].items()]
+        lines.append("")
+    if "segment" in res:
+        lines += ["## Zero-shot segmentation (Shapes masks)", "", "| method | pixel acc | mIoU | mAP |",
+                  "|---|---|---|---|"]
+        lines += [f"| {m} | {_f(s['pixel_accuracy'])} | {_f(s['miou'])} | {_f(s['map'])} |"
+                  for m, s in res["segment"]["scores"].items()]
+        lines.append("")
+    if "spurious" in res:
+        sp = res["spurious"]
+        rb = sp["random_best_of_n"] or {}
+        lines += ["## Spurious-cue removal (shape on one-object images, Shapes spurious variant)", "",
+                  f"Ablated heads {sp['ablated_heads']} ({sp['n_images_scored']} images, {sp['n_groups']} groups).", "",
+                  "| | average | worst group |", "|---|---|---|",
+                  f"| base | {_f(sp['base']['average'])} | {_f(sp['base']['worst_group'])} |",
+                  f"| background heads mean-ablated | {_f(sp['ablated']['average'])} | {_f(sp['ablated']['worst_group'])} |",
+                  f"| random heads, best of {sp['n_random']} | {_f(rb.get('average'))} | {_f(rb.get('worst_group'))} |", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _roles_md(roles: dict) -> list[str]:
+    attrs = roles["attributes"]
+    out = ["## Head roles: probe skill (chance-corrected) vs TextSpan attribute", "",
+           "| head | " + " | ".join(attrs) + " | probe best | TextSpan says | agree | top texts |",
+           "|---|" + "---|" * (len(attrs) + 4)]
+    for r in roles["rows"]:
+        agree = "" if r["agree"] is None else ("yes" if r["agree"] else "no")
+        texts = "; ".join((r["textspan_top_texts"] or [])[:3])
+        out.append(f"| L{r['layer']}.H{r['head']} | " + " | ".join(_f(r["probe_skill"][a]) for a in attrs)
+                   + f" | {r['probe_best']} | {r['textspan_attribute']} | {agree} | {texts} |")
+    for key in ("agreement", "agreement_skill_over_0.2"):
+        a = roles.get(key)
+        if a and a["agreement"] is not None:
+            out.append(f"\n{key}: **{_f(a['agreement'])}** over {a['n_heads']} heads (chance {_f(a['chance'])})")
+    return out + [""]
+
+
+def _f(v) -> str:
+    return "" if v is None else f"{v:.3f}"

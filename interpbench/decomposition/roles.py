@@ -49,7 +49,7 @@ def attribute_shares(result: TextSpanResult) -> dict[str, float]:
     A text naming k attributes splits its share evenly; texts naming none count as "other".
     """
     shares: Counter = Counter()
-    for text, expl in zip(result.texts, result.explained):
+    for text, expl in zip(result.texts, result.explained, strict=True):
         attrs = text_attributes(text) or ["other"]
         for a in attrs:
             shares[a] += expl / len(attrs)
@@ -117,7 +117,7 @@ def role_table(skill: np.ndarray, textspan: dict[Head, TextSpanResult],
             said = text_attribute(res) if res is not None else None
             rows.append({
                 "layer": layer, "head": head,
-                "probe_skill": {a: _r(v) for a, v in zip(attributes, s)},
+                "probe_skill": {a: _r(v) for a, v in zip(attributes, s, strict=True)},
                 "probe_best": best, "probe_best_skill": _r(np.nanmax(s)) if best else None,
                 "textspan_attribute": said,
                 "textspan_shares": {a: _r(v) for a, v in attribute_shares(res).items()} if res else None,

@@ -84,7 +84,7 @@ def mean_average_precision(soft: np.ndarray, gt: np.ndarray) -> float:
     """Mean over images of the AP of [1 - soft, soft] against one-hot [background, foreground]."""
     soft, gt = np.asarray(soft, float), np.asarray(gt, bool)
     aps = []
-    for s, g in zip(soft, gt):
+    for s, g in zip(soft, gt, strict=True):
         scores = np.concatenate([1.0 - s.ravel(), s.ravel()])
         targets = np.concatenate([~g.ravel(), g.ravel()]).astype(int)
         aps.append(average_precision_score(targets, scores))

@@ -59,28 +59,3 @@ def spurious_ablation(dec: Decomposition, means: ComponentMeans, classifier: tor
     return {"ablated_heads": [list(h) for h in heads], "base": base, "ablated": ours,
             "random_best_of_n": best, "random_trials": trials, "n_random": n_random}
 
-
-def train_spurious_clip(out_dir, steps: int = 500, batch_size: int = 64, seed: int = 0, threads: int = 1) -> dict:
-    """Train a small dense Shapes CLIP on the *spurious* train split (background follows shape).
-
-    The spurious-cue experiment needs a model that learnt the cue. `train_clip` always draws
-    the plain Shapes train split and has no data-config parameter, so the ShapesConfig it
-    builds is swapped for the spurious one for the duration of the call.
-    """
-    from functools import partial
-    from pathlib import Path
-
-    from interpbench.data.shapes import ShapesConfig
-    from interpbench.training import clip as clip_training
-
-    cfg = clip_training.ClipTrainCfg(steps=steps, batch_size=batch_size, warmup=max(1, steps // 10),
-                                     seed=seed, threads=threads)
-    original = clip_training.ShapesConfig
-    clip_training.ShapesConfig = partial(ShapesConfig, spurious=True)
-    try:
-        record = clip_training.train_clip(cfg, out_dir=Path(out_dir), log_every=50)
-    finally:
-        clip_training.ShapesConfig = original
-    record = {k: v for k, v in record.items() if k not in ("model", "losses")}
-    record["train_data"]["config"] = "ShapesConfig(spurious=True)"
-    return record

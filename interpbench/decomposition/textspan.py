@@ -124,15 +124,15 @@ def reconstruction_accuracy(dec: Decomposition, results: dict[Head, TextSpanResu
     intact ("early_layers_ablated"), so the cost of the text bottleneck alone is visible, and the
     unmodified model ("base"). `means` should come from a split other than the scored one.
     """
-    fitted = sorted({l for l, _ in results})
+    fitted = sorted({layer for layer, _ in results})
     first = fitted[0] if fitted else dec.n_layers
     heads = dec.heads.clone()
-    early = [l for l in range(first)]
+    early = list(range(first))
     if early:
         heads[:, early] = means.heads[early].unsqueeze(0).expand_as(heads[:, early])
     intact = dec.embed + dec.mlps.sum(1) + heads.sum((1, 2))
-    for (l, h), res in results.items():
-        heads[:, l, h] = res.reconstruct(dec.heads[:, l, h])
+    for (layer, head), res in results.items():
+        heads[:, layer, head] = res.reconstruct(dec.heads[:, layer, head])
     recon = dec.embed + dec.mlps.sum(1) + heads.sum((1, 2))
     return {"base": accuracy(dec.total(), classifier, labels),
             "early_layers_ablated": accuracy(intact, classifier, labels),

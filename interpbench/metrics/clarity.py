@@ -29,7 +29,9 @@ def pairwise_cosine_from_sums(sums: torch.Tensor, counts: torch.Tensor, n_min: i
     sq = (sums.to(torch.float64) ** 2).sum(dim=-1)
     ok = counts >= max(n_min, 2)
     out = torch.full_like(counts, float("nan"))
-    out[ok] = (sq[ok] - counts[ok]) / (counts[ok] * (counts[ok] - 1))
+    c = counts[ok]
+    # Clamp to the exact range [-1/(n-1), 1]: float32 batch products can overshoot by ~1e-7.
+    out[ok] = torch.clamp((sq[ok] - c) / (c * (c - 1)), min=-1.0 / (c - 1), max=torch.ones_like(c))
     return out
 
 

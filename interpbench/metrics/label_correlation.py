@@ -165,6 +165,6 @@ def label_agreement(text_label, image_means, valid, vocab_text_judge, chunk: int
         run.add(means @ vocab[start:start + chunk].T, start)
     image_label[idx] = run.ids[:, 0]
     a, b = image_label[idx], text_label[idx]
-    cos = (vocab[a].double() * vocab[b].double()).sum(dim=1)
+    cos = (vocab[a].double() * vocab[b].double()).sum(dim=1).clamp(-1.0, 1.0)  # float32 rounding
     return LabelAgreementResult(float((a == b).double().mean()), float(cos.mean()), image_label.numpy(),
                                 int(idx.numel()))

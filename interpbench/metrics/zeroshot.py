@@ -7,6 +7,8 @@ same classifier code scores every representation.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from clip_benchmark.metrics import zeroshot_classification
 
@@ -45,9 +47,15 @@ class _Texts(list):
 
 def zeroshot_accuracy(model, tokenizer, dataloader, classnames, templates, device: str = "cpu") -> dict:
     """Top-1 accuracy and mean per-class recall via clip_benchmark.metrics.zeroshot_classification."""
-    out = zeroshot_classification.evaluate(
-        model, dataloader, tokenizer, classnames, templates, device=device, amp=False, verbose=False
-    )
+    # clip-benchmark draws tqdm bars even with verbose=False; ours (rich) already show progress.
+    bar = zeroshot_classification.tqdm
+    zeroshot_classification.tqdm = functools.partial(bar, disable=True)
+    try:
+        out = zeroshot_classification.evaluate(
+            model, dataloader, tokenizer, classnames, templates, device=device, amp=False, verbose=False
+        )
+    finally:
+        zeroshot_classification.tqdm = bar
     return {k: float(v) for k, v in out.items() if k in ("acc1", "mean_per_class_recall")}
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import open_clip
 import torch
 
-from interpbench.clipmodels import SparseCLIP, SparseHeadCfg, create_random, save_model_folder
+from interpbench.clipmodels import SparseCLIP, SparseHeadCfg, create_random, register_configs, save_model_folder
 from interpbench.data.shapes import ShapesConfig, ShapesWorld
 from interpbench.data.torch_datasets import normalise_uint8
 
@@ -34,6 +34,7 @@ class ClipTrainCfg:
     warmup: int = 100
     seed: int = 0
     threads: int = 2
+    p_single: float = 0.5  # share of one-object training images (shape and position are unambiguous there)
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 2 or self.lr <= 0 or self.warmup < 0:
@@ -60,17 +61,30 @@ def _batches(world: ShapesWorld, cfg: ClipTrainCfg, mean, std, tokenizer):
         step += 1
 
 
-def train_clip(cfg: ClipTrainCfg, out_dir: Path | None = None, progress=None, log_every: int = 50) -> dict:
-    """Train and (optionally) write a model folder; returns the training record."""
+def train_clip(cfg: ClipTrainCfg, out_dir: Path | None = None, progress=None, log_every: int = 50,
+               init_from: Path | None = None) -> dict:
+    """Train and (optionally) write a model folder; returns the training record.
+
+    `init_from` continues from a saved model folder (a later phase of a curriculum)
+    instead of a random initialisation."""
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    clip = create_random(cfg.arch, seed=cfg.seed)
-    model = SparseCLIP(clip, SparseHeadCfg(logit_scale_cap=cfg.logit_scale_cap)) if cfg.sparse else clip
+    register_configs()  # the tokenizer looks up the project's architectures
+    if init_from is not None:
+        from interpbench.clipmodels import load_model_folder
+
+        model, _ = load_model_folder(Path(init_from))
+        model = model.float()
+        clip = model.clip if isinstance(model, SparseCLIP) else model
+    else:
+        clip = create_random(cfg.arch, seed=cfg.seed)
+        model = SparseCLIP(clip, SparseHeadCfg(logit_scale_cap=cfg.logit_scale_cap)) if cfg.sparse else clip
     model.train()
     tokenizer = open_clip.get_tokenizer(cfg.arch)
     image_size = clip.visual.image_size
     image_size = image_size[0] if isinstance(image_size, tuple) else image_size
-    world = ShapesWorld("train", length=1_000_000, seed=cfg.seed, config=ShapesConfig(image_size=image_size))
+    world = ShapesWorld("train", length=1_000_000, seed=cfg.seed,
+                        config=ShapesConfig(image_size=image_size, p_single=cfg.p_single))
     mean, std = open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]

@@ -25,9 +25,14 @@ from interpbench.training.clip import ClipTrainCfg, train_clip
 from interpbench.training.sae import SAETrainCfg, train_sae
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference_models"
+# A two-phase curriculum: phase 1 on the default mix (half one-object images) learns colour,
+# size, background and count; phase 2 on one-object images only, where a caption's shape and
+# position words are unambiguous, learns shape and position (phase 1 alone left them at chance).
+_PHASE2 = {"steps": 800, "warmup": 50, "p_single": 1.0, "seed": 1}
 PRESETS = {
-    "dense": ClipTrainCfg(arch="shapes-vit-tiny"),
-    "sparse": ClipTrainCfg(arch="shapes-vit-tiny-sparse", sparse=True, logit_scale_cap=50.0),
+    "dense": (ClipTrainCfg(arch="shapes-vit-tiny"), ClipTrainCfg(arch="shapes-vit-tiny", **_PHASE2)),
+    "sparse": (ClipTrainCfg(arch="shapes-vit-tiny-sparse", sparse=True, logit_scale_cap=50.0),
+               ClipTrainCfg(arch="shapes-vit-tiny-sparse", sparse=True, logit_scale_cap=50.0, **_PHASE2)),
 }
 SAE_PRESET = SAETrainCfg()
 EVAL_IMAGES = 2000
@@ -76,15 +81,42 @@ def embed_images(model, n: int, seed: int, batch: int = 500) -> torch.Tensor:
     return torch.cat(out)
 
 
-def build_clip(name: str, out_dir: Path | None = None, steps: int | None = None, progress=None) -> Path:
-    cfg = PRESETS[name]
-    if steps is not None:
-        cfg = ClipTrainCfg(**{**cfg.__dict__, "steps": steps, "warmup": min(cfg.warmup, max(1, steps // 10))})
+def build_clip(name: str, out_dir: Path | None = None, steps: int | None = None, progress=None,
+               start_phase: int = 0) -> Path:
+    """Train a reference CLIP through its phases; each phase continues from the folder the last wrote.
+
+    `steps` scales every phase to that many steps (quick runs); `start_phase` resumes a curriculum."""
     out = Path(out_dir or REFERENCE_DIR / name)
-    train_clip(cfg, out_dir=out, progress=progress, log_every=0 if progress else 50)
+    phases = []
+    if start_phase:
+        done = json.loads((out / "training.json").read_text())
+        phases = done.get("phases", [done])[:start_phase]
+    for i, cfg in enumerate(PRESETS[name]):
+        if i < start_phase:
+            continue
+        if steps is not None:
+            cfg = ClipTrainCfg(**{**cfg.__dict__, "steps": steps, "warmup": min(cfg.warmup, max(1, steps // 10))})
+        rec = train_clip(cfg, out_dir=out, progress=progress, log_every=0 if progress else 50,
+                         init_from=out if i else None)
+        rec.pop("model")
+        rec.pop("losses")
+        phases.append(rec)
+    atomic_write_text(out / "training.json", json.dumps(_combine(phases), indent=2) + "\n")
     write_clip_card(name, out, command=f"interpbench train clip {name}"
                     + (f" --steps {steps}" if steps else "") + (f" --out {out_dir}" if out_dir else ""))
     return out
+
+
+def _combine(phases: list[dict]) -> dict:
+    """One training record for a curriculum: totals, the last phase's loss, every phase kept."""
+    return {"config": phases[-1]["config"], "wall_time_s": round(sum(p["wall_time_s"] for p in phases), 1),
+            "steps": sum(p["config"]["steps"] for p in phases), "first_loss": phases[0]["first_loss"],
+            "final_loss": phases[-1]["final_loss"], "machine": phases[-1]["machine"],
+            "train_data": {"source": "shapes", "split": "train", "samples_seen":
+                           sum(p["train_data"]["samples_seen"] for p in phases),
+                           "phases": [p["train_data"] | {"p_single": p["config"].get("p_single", 0.5)}
+                                      for p in phases]},
+            "phases": phases}
 
 
 def write_clip_card(name: str, folder: Path, command: str | None = None) -> None:
@@ -157,7 +189,7 @@ def write_card(folder: Path, name: str, record: dict, zeroshot: dict, command: s
 - Command: `{command}`
 - Seed: {cfg.get('seed', 0)}
 - Training data: {json.dumps(record.get('train_data', {}))}
-- Config: `{json.dumps(cfg)}`
+- Config: {_configs(record, cfg)}
 - Steps: {record.get('steps', cfg.get('steps'))}
 - Wall time: {record['wall_time_s']:.0f} s ({record.get('machine', 'CPU')})
 - Loss: first {record['first_loss']}, final {record['final_loss']}
@@ -174,6 +206,13 @@ Object attributes are scored on one-object images; count and background on all.
         text += ("\n## Activation sparsity (Shapes eval split, first caption per image)\n\n"
                  + "\n".join(f"- {k}: {v}" for k, v in sparsity.items()) + "\n")
     atomic_write_text(folder / "MODEL_CARD.md", text)
+
+
+def _configs(record: dict, cfg: dict) -> str:
+    phases = record.get("phases")
+    if not phases:
+        return f"`{json.dumps(cfg)}`"
+    return "".join(f"\n  - phase {i + 1}: `{json.dumps(p['config'])}`" for i, p in enumerate(phases))
 
 
 _DESCRIPTIONS = {

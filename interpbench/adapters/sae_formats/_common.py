@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -57,17 +58,17 @@ def opt_int(value, name: str) -> int:
         if isinstance(value, bool) or float(value) != int(float(value)):
             raise ValueError
         return int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: "inf"
         raise ConfigError(f"option {name!r} must be an integer, got {value!r}") from None
 
 
 def opt_float(value, name: str) -> float:
     try:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not math.isfinite(float(value)):  # NaN/inf: a silent wrong number
             raise ValueError
         return float(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"option {name!r} must be a number, got {value!r}") from None
+        raise ConfigError(f"option {name!r} must be a finite number, got {value!r}") from None
 
 
 def parse_hook(text: str | HookSite) -> HookSite:
