@@ -59,9 +59,12 @@ def image_outputs(rep, images: torch.Tensor, device) -> dict[str, torch.Tensor]:
     with torch.inference_mode(), _autocast(device):
         out = {}
         if hasattr(rep, "sae_input_images"):  # SAEs: input, code, reconstruction
-            x = rep.sae_input_images(images).float()
-            z = rep.sae.encode(x).float()
-            out.update(sae_input=x, sae_recon=rep.sae.decode(z).float(), features=z)
+            sae = rep.sae_outputs(images)
+            out["features"] = sae["features"]
+            # The cache holds one row per image: per-token hooks (patch/all) give B*T rows of
+            # input and reconstruction, which are not cached, so their FVU is not reported.
+            if sae["sae_input"].shape[0] == images.shape[0]:
+                out.update(sae_input=sae["sae_input"], sae_recon=sae["sae_recon"])
             out["zs_embedding"] = rep.encode_image_reconstructed(images).float()
             emb = rep.encode_image_embedding(images)
         else:
