@@ -90,6 +90,8 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     torch.manual_seed(settings.seed)
     rep = load_representation(spec, offline=ctx.offline)
     source = load_source(settings.dataset, settings.n_images, settings.seed)
+    if rep.meta.has_text:
+        steps._vocab_words(settings)  # a missing vocabulary fails now, not after extraction
     cache = steps.extract(rep, source, settings, ctx)
     judge = steps.judge_embeddings(source, settings, ctx)
     labels = steps.vocabulary_labels(rep, settings, ctx)

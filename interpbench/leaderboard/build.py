@@ -103,6 +103,9 @@ def build_leaderboard(results_dir: Path, out_dir: Path, docs_url: str = DOCS_URL
     intro = "Mean of each metric over a model's results on all data sets (column `datasets`)."
     page = markdown_table("Leaderboard: overall", rows, ("model", "kind", "datasets"), intro, docs_url)
     report.written += _write(out_dir, "overall", page, csv_text(rows, ("model", "kind", "datasets")))
+    # other reports that live in the same folder (analyses/, decomposition/) get a link too
+    index += [f"- [{d.name}]({d.name}/README.md)" for d in sorted(out_dir.iterdir())
+              if d.is_dir() and (d / "README.md").is_file()]
     atomic_write_text(out_dir / "README.md", "\n".join(index) + "\n")
     report.written.append(out_dir / "README.md")
     return report
