@@ -51,7 +51,9 @@ def main() -> None:
     from interpbench.errors import InterpbenchError
 
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and rc:  # typer.Exit(code) comes back as a return value here
+            sys.exit(rc)
     except InterpbenchError as err:
         if state.get("debug"):
             raise
