@@ -5,8 +5,12 @@ import pytest
 import torch
 
 from interpbench.metrics._inputs import to_entries, unit_rows
-from interpbench.metrics.label_correlation import (LabelCorrelationAccumulator, label_agreement,
-                                                   label_correlation, label_text_from_vocab)
+from interpbench.metrics.label_correlation import (
+    LabelCorrelationAccumulator,
+    label_agreement,
+    label_correlation,
+    label_text_from_vocab,
+)
 from interpbench.metrics.labels import FeatureLabels
 
 

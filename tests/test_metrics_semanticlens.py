@@ -22,7 +22,7 @@ def _fill(acts, judge, n=5, splits=(0,)):
     ids = torch.arange(acts.shape[0])
     acc = TopNAccumulator(acts.shape[1], n, judge.shape[1])
     bounds = [*splits, acts.shape[0]]
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
         acc.update(to_entries(acts[lo:hi], "f", acts.shape[1]), ids[lo:hi], emb[lo:hi])
     return acc
 

@@ -79,7 +79,7 @@ def test_cache_hit_returns_identical_activations(tmp_path):
     b = list(iter_image_chunks(second, rep.n_features))
     assert files == sorted(p.stat().st_mtime_ns for p in (tmp_path / "activations").rglob("*") if p.is_file())
     assert len(a) == len(b) == 3
-    for (fa, ta), (fb, tb) in zip(a, b):
+    for (fa, ta), (fb, tb) in zip(a, b, strict=False):
         assert torch.equal(fa, fb)
         assert ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
     # and they equal a fresh forward pass of the same images

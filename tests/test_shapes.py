@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from interpbench.data.shapes import (
-    ATTRIBUTES, BACKGROUNDS, CONCEPT_INDEX, CONCEPTS, COLORS, SYNONYMS, ShapesConfig, ShapesWorld, concept_words,
+    ATTRIBUTES,
+    BACKGROUNDS,
+    COLORS,
+    CONCEPT_INDEX,
+    CONCEPTS,
+    SYNONYMS,
+    ShapesConfig,
+    ShapesWorld,
+    concept_words,
 )
 
 

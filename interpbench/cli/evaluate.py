@@ -35,7 +35,14 @@ def evaluate(
     import os
 
     from interpbench.cli.common import progress_tasks
-    from interpbench.evaluation.runner import EvalSettings, RunContext, default_cache, evaluate_model, resolve_device
+    from interpbench.leaderboard.trajectory import expand_model_globs
+    from interpbench.evaluation.runner import (
+        EvalSettings,
+        RunContext,
+        default_cache,
+        evaluate_model,
+        resolve_device,
+    )
     from interpbench.evaluation.summary import print_summary
     from interpbench.results.store import write_result
 
@@ -53,7 +60,7 @@ def evaluate(
     records = []
     with progress_tasks(not quiet and shard.is_main) as task:
         ctx.task = task
-        for spec in model or DEFAULT_MODELS:
+        for spec in expand_model_globs(model or DEFAULT_MODELS):
             record, per_feature, labels = evaluate_model(spec, settings, ctx)
             if shard.is_main:
                 path = write_result(results, record, per_feature, labels)

@@ -175,5 +175,5 @@ def labels_for_record(labels) -> dict | None:
     if labels is None:
         return None
     words, fl = labels["words"], labels["labels"]
-    return {str(f): [[words[j], round(float(sc), 6)] for j, sc in zip(fl.word_ids[f].tolist(), fl.scores[f].tolist())
+    return {str(f): [[words[j], round(float(sc), 6)] for j, sc in zip(fl.word_ids[f].tolist(), fl.scores[f].tolist(), strict=False)
                      if j >= 0] for f in range(fl.word_ids.shape[0])}

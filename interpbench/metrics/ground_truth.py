@@ -64,7 +64,7 @@ class GroundTruthAccumulator:
     def merge(self, other: GroundTruthAccumulator) -> None:
         if other.n_features != self.n_features or other.concept_names != self.concept_names:
             raise ShapeMismatchError("GroundTruthAccumulator.merge: other has different features or concepts.")
-        for a, c in zip(other._acts, other._concepts):
+        for a, c in zip(other._acts, other._concepts, strict=False):
             self.update(Entries(*_coo(a), a.shape[0], self.n_features), c)
 
     def state_dict(self) -> dict[str, torch.Tensor]:

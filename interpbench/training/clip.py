@@ -17,7 +17,13 @@ import numpy as np
 import open_clip
 import torch
 
-from interpbench.clipmodels import SparseCLIP, SparseHeadCfg, create_random, register_configs, save_model_folder
+from interpbench.clipmodels import (
+    SparseCLIP,
+    SparseHeadCfg,
+    create_random,
+    register_configs,
+    save_model_folder,
+)
 from interpbench.data.shapes import ShapesConfig, ShapesWorld
 from interpbench.data.torch_datasets import normalise_uint8
 
