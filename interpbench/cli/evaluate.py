@@ -35,7 +35,6 @@ def evaluate(
     import os
 
     from interpbench.cli.common import progress_tasks
-    from interpbench.leaderboard.trajectory import expand_model_globs
     from interpbench.evaluation.runner import (
         EvalSettings,
         RunContext,
@@ -44,6 +43,7 @@ def evaluate(
         resolve_device,
     )
     from interpbench.evaluation.summary import print_summary
+    from interpbench.leaderboard.trajectory import expand_model_globs
     from interpbench.results.store import write_result
 
     if offline or os.environ.get("HF_HUB_OFFLINE") == "1":
