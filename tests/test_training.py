@@ -45,3 +45,20 @@ def test_sae_training_lowers_loss_and_round_trips(tmp_path):
     assert ((z > 0).sum(1) <= 4).all()
     z_ref, x_ref = out["sae"](x[:10])
     assert torch.allclose(z, z_ref, atol=1e-6) and torch.allclose(x_hat, x_ref, atol=1e-6)
+
+
+def test_sparse_model_starts_from_dense_towers(tmp_path):
+    """copy_towers carries every encoder tensor over and leaves the widened projections new."""
+    from interpbench.clipmodels import create_random, save_model_folder
+    from interpbench.training.clip import copy_towers
+
+    dense = create_random("shapes-vit-tiny", seed=3)
+    save_model_folder(tmp_path / "d", dense, "shapes-vit-tiny", dtype=torch.float32)
+    sparse = create_random("shapes-vit-tiny-sparse", seed=4)
+    skipped = copy_towers(sparse, tmp_path / "d")
+    assert set(skipped) == {"visual.proj", "text_projection", "logit_scale"}
+    d, s = dense.state_dict(), sparse.state_dict()
+    for k in d:
+        if k not in skipped:
+            assert torch.equal(d[k], s[k]), k
+    assert s["visual.proj"].shape == (128, 1024)

@@ -41,6 +41,7 @@ class ClipTrainCfg:
     seed: int = 0
     threads: int = 2
     p_single: float = 0.5  # share of one-object training images (shape and position are unambiguous there)
+    init_towers: str | None = None  # model folder whose tower weights start training (projections stay new)
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 2 or self.lr <= 0 or self.warmup < 0:
@@ -67,6 +68,23 @@ def _batches(world: ShapesWorld, cfg: ClipTrainCfg, mean, std, tokenizer):
         step += 1
 
 
+def copy_towers(clip: torch.nn.Module, folder: Path) -> list[str]:
+    """Start from another CLIP's towers: copy every tensor whose name and shape match.
+
+    A widened sparse head keeps its new random projections (their shapes differ) and the
+    logit scale restarts, so only the image and text encoders carry over. Returns the names
+    that were not copied."""
+    from safetensors.torch import load_file
+
+    from interpbench.clipmodels import OPENCLIP_WEIGHTS
+
+    source = load_file(str(Path(folder) / OPENCLIP_WEIGHTS))
+    own = clip.state_dict()
+    keep = {k: v.float() for k, v in source.items() if k in own and own[k].shape == v.shape and k != "logit_scale"}
+    clip.load_state_dict(keep, strict=False)
+    return sorted(set(own) - set(keep))
+
+
 def train_clip(cfg: ClipTrainCfg, out_dir: Path | None = None, progress=None, log_every: int = 50,
                init_from: Path | None = None) -> dict:
     """Train and (optionally) write a model folder; returns the training record.
@@ -85,6 +103,8 @@ def train_clip(cfg: ClipTrainCfg, out_dir: Path | None = None, progress=None, lo
     else:
         clip = create_random(cfg.arch, seed=cfg.seed)
         model = SparseCLIP(clip, SparseHeadCfg(logit_scale_cap=cfg.logit_scale_cap)) if cfg.sparse else clip
+        if cfg.init_towers:
+            copy_towers(clip, Path(cfg.init_towers))
     model.train()
     tokenizer = open_clip.get_tokenizer(cfg.arch)
     image_size = clip.visual.image_size
