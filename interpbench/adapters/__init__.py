@@ -28,17 +28,30 @@ def _load_sae(spec: ModelSpec, offline: bool, display: str | None):
     return SAERepresentation(base, sae, sae_meta(spec.raw, base, sae, spec.path, fp, display))
 
 
+def _load_reference(ms: ModelSpec, offline: bool) -> Representation:
+    from interpbench.adapters.openclip_dense import load_dense, load_sparse, reference_folder
+
+    folder = reference_folder(ms.name)
+    if ms.name == "dense":
+        rep = load_dense(parse_spec(f"openclip:local-dir:{folder}"), display=ms.raw)
+    elif ms.name == "sparse":
+        rep = load_sparse(folder, ms.raw, display=ms.raw)
+    else:
+        rep = _load_sae(parse_spec(f"sae:interpbench:{folder}@shapes:dense"), offline, display=ms.raw)
+    # Results and leaderboards name the model by its spec, not by this machine's install path
+    # (the fingerprint in every cache key still identifies the weights).
+    rep.meta.spec = ms.raw
+    rep.meta.base_model = "shapes:dense" if ms.name != "sparse" else ms.raw
+    rep.meta.source = f"interpbench/reference_models/{ms.name}"
+    return rep
+
+
 def load_representation(spec: str | ModelSpec, offline: bool = False) -> Representation:
     from interpbench.adapters.openclip_dense import load_dense, load_sparse, reference_folder
 
     ms = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
     if ms.scheme == "shapes":
-        folder = reference_folder(ms.name)
-        if ms.name == "dense":
-            return load_dense(parse_spec(f"openclip:local-dir:{folder}"), display=ms.raw)
-        if ms.name == "sparse":
-            return load_sparse(folder, ms.raw, display=ms.raw)
-        return _load_sae(parse_spec(f"sae:interpbench:{folder}@shapes:dense"), offline, display=ms.raw)
+        return _load_reference(ms, offline)
     if ms.scheme == "openclip":
         return load_dense(ms, offline=offline)
     if ms.scheme == "sparseclip":
