@@ -90,11 +90,11 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     torch.manual_seed(settings.seed)
     rep = load_representation(spec, offline=ctx.offline)
     source = load_source(settings.dataset, settings.n_images, settings.seed)
-    if rep.meta.has_text:
-        steps._vocab_words(settings)  # a missing vocabulary fails now, not after extraction
+    # Read before extraction, so a missing vocabulary fails in seconds rather than after minutes.
+    words = steps.vocab_words(settings) if rep.meta.has_text else None
     cache = steps.extract(rep, source, settings, ctx)
     judge = steps.judge_embeddings(source, settings, ctx)
-    labels = steps.vocabulary_labels(rep, settings, ctx)
+    labels = steps.vocabulary_labels(rep, words, settings, ctx)
     text_feats = steps.caption_features(rep, source, settings, ctx)
     metrics, per_feature = steps.run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx)
     if settings.zeroshot:

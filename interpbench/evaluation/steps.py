@@ -46,20 +46,19 @@ def judge_embeddings(source, settings, ctx) -> torch.Tensor:
     return cache_rows(cache, "embedding")  # all N rows, also in distributed runs
 
 
-def _vocab_words(settings) -> list[str]:
+def vocab_words(settings) -> list[str]:
     from interpbench.vocab import load_vocab
 
     return list(load_vocab(settings.vocab).words)
 
 
-def vocabulary_labels(rep, settings, ctx) -> dict | None:
+def vocabulary_labels(rep, words: list[str] | None, settings, ctx) -> dict | None:
     """Top-K vocabulary words per feature through the text tower (None without a text side)."""
-    if not rep.meta.has_text:
+    if words is None:
         return None
     from interpbench.metrics.labels import vocabulary_labels as top_k_words
     from interpbench.vocab import encode_vocab  # keys the text cache by vocabulary content + template
 
-    words = _vocab_words(settings)
     advance = ctx_task(ctx, f"encode vocabulary ({len(words)} words)", len(words))
     word_feats = encode_vocab(rep.encode_text_features, words, ctx.cache_dir,
                               {"model": rep.meta.fingerprint, "spec": rep.meta.spec, "what": "features"},
