@@ -18,3 +18,12 @@ def cache_dir(tmp_path, monkeypatch):
 
 def reference_available(name: str) -> bool:
     return os.path.isdir(os.path.join(REFERENCE, name))
+
+
+@pytest.fixture(scope="module")
+def base():
+    """(folder, model) of the random tiny open_clip base the adapter tests build SAEs on."""
+    from test_adapters_support import base_model, shared_base
+
+    folder = shared_base()
+    return folder, base_model(folder)

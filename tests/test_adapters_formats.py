@@ -14,12 +14,10 @@ from safetensors.torch import save_file
 from test_adapters_support import (
     EMBED,
     WIDTH,
-    base_model,
     base_spec,
     images,
     pool,
     rand,
-    shared_base,
     site_input,
     write_json,
 )
@@ -29,12 +27,6 @@ from interpbench.adapters.sae_formats import load_sae
 from interpbench.errors import ConfigError, CorruptFileError
 
 N = 80
-
-
-@pytest.fixture(scope="module")
-def base():
-    folder = shared_base()
-    return folder, base_model(folder)
 
 
 def close(a, b):

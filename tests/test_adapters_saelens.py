@@ -9,12 +9,10 @@ from safetensors.torch import save_file
 from test_adapters_support import (
     EMBED,
     WIDTH,
-    base_model,
     base_spec,
     images,
     pool,
     rand,
-    shared_base,
     site_input,
     write_json,
 )
@@ -25,12 +23,6 @@ from interpbench.adapters.sae_formats._common import parse_hook
 from interpbench.errors import ConfigError, CorruptFileError
 
 N = 96
-
-
-@pytest.fixture(scope="module")
-def base():
-    folder = shared_base()
-    return folder, base_model(folder)
 
 
 def write_saelens(folder, d, arch="standard", norm="none", hook_name="blocks.1.hook_resid_post", k=5,

@@ -47,7 +47,7 @@ def _load_reference(ms: ModelSpec, offline: bool) -> Representation:
 
 
 def load_representation(spec: str | ModelSpec, offline: bool = False) -> Representation:
-    from interpbench.adapters.openclip_dense import load_dense, load_sparse, reference_folder
+    from interpbench.adapters.openclip_dense import load_dense, load_sparse
 
     ms = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
     if ms.scheme == "shapes":
