@@ -148,3 +148,21 @@ def test_bad_inputs_raise_clear_errors():
 def test_no_active_feature_gives_none_not_nan():
     r = clarity(np.zeros((5, 3)), np.eye(5, 4) + 0.1)
     assert r.clarity is None and r.active_features_pct == 0.0 and r.l0 == 0.0
+
+
+def test_csr_with_repeated_columns_is_refused():
+    """A non-canonical CSR (a column twice in one row) would be double counted: refuse it by name."""
+    from interpbench.errors import ShapeMismatchError
+
+    bad = torch.sparse_csr_tensor(torch.tensor([0, 2, 3]), torch.tensor([1, 1, 0]), torch.tensor([1.0, 2.0, 3.0]),
+                                  (2, 4), check_invariants=False)
+    with pytest.raises(ShapeMismatchError, match="feats: CSR row 0"):
+        to_entries(bad, "feats", 4)
+
+
+def test_csr_entries_equal_dense_entries():
+    acts, _ = _data(seed=8)
+    dense = to_entries(acts, "f", acts.shape[1])
+    csr = to_entries(torch.tensor(acts).to_sparse_csr(), "f", acts.shape[1])
+    for field in ("rows", "cols", "vals"):
+        assert torch.equal(getattr(dense, field), getattr(csr, field)), field

@@ -105,3 +105,21 @@ def test_redundancy_equals_brute_force_max_cosine():
     for i in ok:
         assert per[i] == pytest.approx(want[i], abs=1e-5)
     assert val == pytest.approx(np.mean(list(want.values())), abs=1e-5)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 64])
+def test_blocked_redundancy_matches_full_matrix_for_any_chunk(chunk):
+    """The upper-triangle block pass equals the max over the full cosine matrix (ragged blocks too)."""
+    from interpbench.metrics.semanticlens import redundancy_from_means
+
+    g = torch.Generator().manual_seed(3)
+    means = torch.randn(23, 6, generator=g, dtype=torch.float64)
+    valid = torch.ones(23, dtype=torch.bool)
+    valid[[4, 17]] = False  # invalid features are neither scored nor candidates
+    unit = torch.nn.functional.normalize(means, dim=1).numpy()
+    ok = np.flatnonzero(valid.numpy())
+    sims = unit[ok] @ unit[ok].T
+    np.fill_diagonal(sims, -np.inf)
+    _, per = redundancy_from_means(means, valid, chunk=chunk)
+    np.testing.assert_allclose(per[ok], sims.max(axis=1), atol=1e-6)
+    assert np.isnan(per[[4, 17]]).all()

@@ -1,6 +1,7 @@
 """Short training runs lower the loss (real open_clip model, real Shapes data)."""
 
 import numpy as np
+import pytest
 import torch
 
 from interpbench.adapters.sae_canonical import load_own
@@ -62,3 +63,53 @@ def test_sparse_model_starts_from_dense_towers(tmp_path):
         if k not in skipped:
             assert torch.equal(d[k], s[k]), k
     assert s["visual.proj"].shape == (128, 1024)
+
+
+def _visual(model):
+    return {k: v.clone() for k, v in model.visual.state_dict().items()}
+
+
+def test_supervised_phase_learns_concepts_and_leaves_text_tower_alone(tmp_path):
+    """The supervised objective trains the image tower only (BCE on concept vectors)."""
+    from interpbench.clipmodels import create_random
+
+    cfg = ClipTrainCfg(objective="supervised", steps=40, batch_size=32, warmup=5, lr=1e-3, seed=2)
+    out = train_clip(cfg, out_dir=tmp_path / "p", log_every=0)
+    # BCE starts near log 2 (random head) and must fall well below it
+    assert out["losses"][0] == pytest.approx(np.log(2), abs=0.1)
+    assert np.mean(out["losses"][-5:]) < np.log(2) - 0.15
+    fresh = create_random("shapes-vit-tiny", seed=2).state_dict()
+    trained = out["model"].state_dict()
+    assert torch.equal(trained["token_embedding.weight"], fresh["token_embedding.weight"])
+    assert not torch.equal(trained["visual.conv1.weight"], fresh["visual.conv1.weight"])
+    assert out["train_data"]["targets"] == "concept vectors"
+
+
+def test_locked_image_tower_does_not_move(tmp_path):
+    """lock_image='all' (LiT) keeps every image weight; 'trunk' lets only the projection train."""
+    from interpbench.clipmodels import create_random, save_model_folder
+
+    base = create_random("shapes-vit-tiny", seed=5)
+    save_model_folder(tmp_path / "b", base, "shapes-vit-tiny", dtype=torch.float32)
+    before = _visual(base)
+    lit = train_clip(ClipTrainCfg(steps=4, batch_size=8, warmup=1, lock_image="all", init_towers=str(tmp_path / "b"),
+                                  init_scope="image"), log_every=0)["model"]
+    assert all(torch.equal(before[k], v) for k, v in _visual(lit).items())
+    # init_scope="image": the text tower is not copied from the base
+    assert not torch.equal(lit.state_dict()["token_embedding.weight"], base.state_dict()["token_embedding.weight"])
+    trunk = train_clip(ClipTrainCfg(steps=4, batch_size=8, warmup=1, lock_image="trunk",
+                                    init_towers=str(tmp_path / "b")), log_every=0)["model"]
+    moved = {k for k, v in _visual(trunk).items() if not torch.equal(before[k], v)}
+    assert moved == {"proj"}
+
+
+def test_spurious_training_draws_the_spurious_variant(tmp_path):
+    out = train_clip(ClipTrainCfg(steps=2, batch_size=8, warmup=1, spurious=True), log_every=0)
+    assert out["config"]["spurious"] and out["train_data"]["spurious"]
+
+
+def test_bad_training_config_names_the_field():
+    with pytest.raises(ValueError, match="objective"):
+        ClipTrainCfg(objective="mse")
+    with pytest.raises(ValueError, match="lock_image"):
+        ClipTrainCfg(lock_image="text")

@@ -179,5 +179,5 @@ def reference_folder(name: str) -> Path:
     folder = REFERENCE_DIR / name
     if not folder.is_dir():
         raise MissingFileError(folder, f"the shipped reference model {name!r}",
-                               f"reinstall interpbench, or rebuild it with `interpbench train {name}`")
+                               f"reinstall interpbench, or rebuild it with `interpbench train clip {name}` (or `interpbench train sae` for sae)")
     return folder

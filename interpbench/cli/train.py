@@ -25,11 +25,11 @@ def _bar(description: str):
 
 @app.command()
 def clip(
-    preset: Annotated[str, typer.Argument(help="dense or sparse")],
+    preset: Annotated[str, typer.Argument(help="dense, sparse or spurious")],
     out: Annotated[Path | None, typer.Option(help="Output model folder (default: the shipped reference folder).")] = None,
-    steps: Annotated[int | None, typer.Option(help="Override the number of steps (default 1200).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Run every phase for this many steps (quick runs; default: the preset's).")] = None,
 ):
-    """Train shapes:dense or shapes:sparse on the Shapes world (seed 0) and write its model card."""
+    """Train shapes:dense, shapes:sparse or shapes:spurious on the Shapes world (seed 0) and write its model card."""
     from interpbench.errors import BadSpecError
     from interpbench.training.reference import PRESETS, build_clip
 

@@ -17,7 +17,7 @@ from interpbench.decomposition.ablation import class_directions
 from interpbench.errors import BadSpecError, EmptyDatasetError
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference_models"
-SHAPES_MODELS = ("dense", "sparse")
+SHAPES_MODELS = ("dense", "sparse", "spurious")  # spurious: built on demand (`interpbench train clip spurious`)
 
 
 def resolve_model_path(spec: str) -> Path:

@@ -19,14 +19,17 @@ import torch
 
 from interpbench.errors import ShapeMismatchError
 
-from ._inputs import Entries, check_rows, scatter_rows, to_entries, to_ids, to_matrix, unit_rows
+from ._inputs import Entries, RowSums, check_rows, to_entries, to_ids, to_matrix, unit_rows
 from .topn import TopNAccumulator
 
 
-def pairwise_cosine_from_sums(sums: torch.Tensor, counts: torch.Tensor, n_min: int = 2) -> torch.Tensor:
+def pairwise_cosine_from_sums(sums: torch.Tensor, counts: torch.Tensor, n_min: int = 2,
+                              chunk: int = 8192) -> torch.Tensor:
     """Mean off-diagonal cosine from sums of unit vectors; NaN where count < max(n_min, 2)."""
     counts = counts.to(torch.float64)
-    sq = (sums.to(torch.float64) ** 2).sum(dim=-1)
+    # ||S||^2 in float64, a block of rows at a time (no float64 copy of a [F, d] float32 input)
+    sq = torch.cat([(sums[i:i + chunk].to(torch.float64) ** 2).sum(dim=-1) for i in range(0, sums.shape[0], chunk)]) \
+        if sums.shape[0] else torch.zeros(0, dtype=torch.float64)
     ok = counts >= max(n_min, 2)
     out = torch.full_like(counts, float("nan"))
     c = counts[ok]
@@ -52,7 +55,7 @@ class ClarityAccumulator:
 
     def __init__(self, n_features: int, dim: int, tau: float = 0.001, n_min: int = 2):
         self.n_features, self.dim, self.tau, self.n_min = n_features, dim, tau, n_min
-        self.sums = torch.zeros(n_features, dim, dtype=torch.float64)
+        self._sums = RowSums(n_features, dim)
         self.counts = torch.zeros(n_features, dtype=torch.int64)
         self.sum_all = torch.zeros(dim, dtype=torch.float64)
         self.n_images = torch.zeros((), dtype=torch.int64)
@@ -63,13 +66,21 @@ class ClarityAccumulator:
         """entries: non-zero activations of a batch; emb_unit: [B, d] unit judge embeddings (float64)."""
         above = entries.vals > self.tau
         cols, rows = entries.cols[above], entries.rows[above]
-        self.sums += scatter_rows(cols, rows, torch.ones_like(cols, dtype=torch.float64), emb_unit,
-                                  self.n_features)
+        self._sums.add(cols, rows, torch.ones_like(cols, dtype=torch.float32), emb_unit)
         self.counts += torch.bincount(cols, minlength=self.n_features)
         self.sum_all += emb_unit.sum(dim=0)
         self.n_images += entries.n_rows
         self.n_above_tau += int(above.sum())
         self.n_nonzero += entries.vals.numel()
+
+    @property
+    def sums(self) -> torch.Tensor:
+        """[F, d] float64 sums of the unit judge embeddings of each feature's images above tau."""
+        return self._sums.total
+
+    @sums.setter
+    def sums(self, value: torch.Tensor) -> None:
+        self._sums.total = value
 
     def merge(self, other: ClarityAccumulator) -> None:
         _same(self, other)
@@ -111,9 +122,11 @@ def _same(a, b) -> None:
                                  f"dims; expected {a.n_features} x {a.dim}.")
 
 
-def topn_clarity(topn: TopNAccumulator, n_min: int = 2) -> tuple[float | None, np.ndarray]:
-    """SemanticLens clarity on each feature's top-n images: (mean over features, per feature [F])."""
-    per = pairwise_cosine_from_sums(topn.sums(), topn.counts(), n_min)
+def topn_clarity(topn: TopNAccumulator, n_min: int = 2, sums: torch.Tensor | None = None
+                 ) -> tuple[float | None, np.ndarray]:
+    """SemanticLens clarity on each feature's top-n images: (mean over features, per feature [F]).
+    `sums`: topn.sums() when the caller already has them."""
+    per = pairwise_cosine_from_sums(topn.sums() if sums is None else sums, topn.counts(), n_min)
     ok = ~torch.isnan(per)
     return (float(per[ok].mean()) if bool(ok.any()) else None), per.numpy()
 

@@ -28,7 +28,7 @@ import torch
 
 from interpbench.errors import ShapeMismatchError
 
-from ._inputs import Entries, check_rows, scatter_rows, to_entries, to_matrix, unit_rows
+from ._inputs import Entries, RowSums, check_rows, to_entries, to_matrix, unit_rows
 from .labels import FeatureLabels, _RunningTopK
 
 _REL_TOL = 1e-10  # variance below this fraction of the raw second moment counts as zero
@@ -50,7 +50,7 @@ class LabelCorrelationAccumulator:
         self.n_features, self.dim = n_features, dim
         self.sum_a = torch.zeros(n_features, dtype=torch.float64)
         self.sum_a2 = torch.zeros(n_features, dtype=torch.float64)
-        self.weighted = torch.zeros(n_features, dim, dtype=torch.float64)
+        self._weighted = RowSums(n_features, dim)
         self.emb_sum = torch.zeros(dim, dtype=torch.float64)
         self.emb_outer = torch.zeros(dim, dim, dtype=torch.float64)
         self.n_images = torch.zeros((), dtype=torch.int64)
@@ -60,11 +60,20 @@ class LabelCorrelationAccumulator:
         vals = entries.vals.double()
         self.sum_a.index_add_(0, entries.cols, vals)
         self.sum_a2.index_add_(0, entries.cols, vals * vals)
-        self.weighted += scatter_rows(entries.cols, entries.rows, vals, emb_unit, self.n_features)
+        self._weighted.add(entries.cols, entries.rows, entries.vals, emb_unit)
         self.emb_sum += emb_unit.sum(dim=0)
         e32 = emb_unit.to(torch.float32)  # per-batch product in float32, accumulated in float64
         self.emb_outer += (e32.T @ e32).double()
         self.n_images += entries.n_rows
+
+    @property
+    def weighted(self) -> torch.Tensor:
+        """[F, d] float64 activation-weighted sums of unit judge image embeddings."""
+        return self._weighted.total
+
+    @weighted.setter
+    def weighted(self, value: torch.Tensor) -> None:
+        self._weighted.total = value
 
     def merge(self, other: LabelCorrelationAccumulator) -> None:
         if (other.n_features, other.dim) != (self.n_features, self.dim):
@@ -146,9 +155,10 @@ class LabelAgreementResult:
     n_compared: int
 
 
-def label_agreement(text_label, image_means, valid, vocab_text_judge, chunk: int = 8192) -> LabelAgreementResult:
+def label_agreement(text_label, image_means, valid, vocab_text_judge, chunk: int = 1024) -> LabelAgreementResult:
     """text_label: [F] word ids (-1 = none); image_means: [F, d] mean (or sum) of each feature's
-    top-n unit judge image embeddings; valid: [F] bool, features with enough top images."""
+    top-n unit judge image embeddings; valid: [F] bool, features with enough top images.
+    Words are scored `chunk` at a time: a [F, chunk] float32 block (226 MB at F = 55,296)."""
     vocab = unit_rows(to_matrix(vocab_text_judge, "vocab_text_judge"), "vocab_text_judge").float()
     text_label = torch.as_tensor(np.asarray(text_label)).long()
     valid = torch.as_tensor(np.asarray(valid)).bool()
@@ -159,7 +169,8 @@ def label_agreement(text_label, image_means, valid, vocab_text_judge, chunk: int
     image_label = torch.full_like(text_label, -1)
     if idx.numel() == 0:
         return LabelAgreementResult(None, None, image_label.numpy(), 0)
-    means = torch.nn.functional.normalize(torch.as_tensor(np.asarray(image_means))[idx].double(), dim=1).float()
+    means = torch.as_tensor(np.asarray(image_means))[idx].to(torch.float32)
+    means.div_(means.norm(dim=1, keepdim=True).clamp_min_(1e-12))  # unit rows, one float32 copy
     run = _RunningTopK(idx.numel(), 1)
     for start in range(0, vocab.shape[0], chunk):
         run.add(means @ vocab[start:start + chunk].T, start)

@@ -64,23 +64,40 @@ def polysemanticity(topn: TopNAccumulator, n_min: int = 2, random_state: int = 1
 
 
 def redundancy_from_means(means: torch.Tensor, valid: torch.Tensor,
-                          chunk: int = 1024) -> tuple[float | None, np.ndarray]:
-    """(mean, per-feature [F]) max cosine of each valid mean embedding to any other valid one."""
+                          chunk: int = 4096) -> tuple[float | None, np.ndarray]:
+    """(mean, per-feature [F]) max cosine of each valid mean embedding to any other valid one.
+
+    The cosine matrix is symmetric, so only blocks on and above the diagonal are computed,
+    each updating the row maxima of one side and the column maxima of the other: half the
+    O(F^2 d) work of a full pass, and never more than a [chunk, chunk] block in memory."""
     idx = torch.nonzero(valid).flatten()
     per = np.full(means.shape[0], np.nan)
-    if idx.numel() < 2:
+    k = idx.numel()
+    if k < 2:
         return None, per
-    unit = torch.nn.functional.normalize(means[idx].to(torch.float64), dim=1).float()
-    best = torch.empty(idx.numel(), dtype=torch.float64)
-    for start in range(0, idx.numel(), chunk):
-        block = unit[start:start + chunk] @ unit.T
-        rows = torch.arange(block.shape[0])
-        block[rows, rows + start] = float("-inf")  # exclude self-similarity
-        best[start:start + chunk] = block.max(dim=1).values.double()
+    unit = _unit_float32(means[idx])
+    best = torch.full((k,), float("-inf"), dtype=torch.float32)
+    for i in range(0, k, chunk):
+        for j in range(i, k, chunk):
+            block = unit[i:i + chunk] @ unit[j:j + chunk].T
+            if i == j:
+                block.fill_diagonal_(float("-inf"))  # exclude self-similarity
+            torch.maximum(best[i:i + chunk], block.max(dim=1).values, out=best[i:i + chunk])
+            if i != j:
+                torch.maximum(best[j:j + chunk], block.max(dim=0).values, out=best[j:j + chunk])
+    best = best.double()
     per[idx.numpy()] = best.numpy()
     return float(best.mean()), per
 
 
-def redundancy(topn: TopNAccumulator, n_min: int = 2) -> tuple[float | None, np.ndarray]:
-    """Redundancy over features with >= n_min top images (mean embedding of their top-n)."""
-    return redundancy_from_means(topn.sums(), topn.counts() >= max(n_min, 2))
+def _unit_float32(x: torch.Tensor) -> torch.Tensor:
+    """Rows scaled to unit norm, as one float32 copy (a zero row stays zero)."""
+    out = x.to(torch.float32, copy=True)
+    return out.div_(out.norm(dim=1, keepdim=True).clamp_min_(1e-12))
+
+
+def redundancy(topn: TopNAccumulator, n_min: int = 2, sums: torch.Tensor | None = None
+               ) -> tuple[float | None, np.ndarray]:
+    """Redundancy over features with >= n_min top images (mean embedding of their top-n).
+    `sums`: topn.sums() when the caller already has them (cosine ignores the 1/n)."""
+    return redundancy_from_means(topn.sums() if sums is None else sums, topn.counts() >= max(n_min, 2))

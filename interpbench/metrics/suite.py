@@ -67,6 +67,7 @@ class MetricSuite:
         self.gt = (GroundTruthAccumulator(n_features, concept_names, c.gt_max_images)
                    if concept_names is not None else None)
         self._n_pairs = 0
+        self._topn_sums: torch.Tensor | None = None  # set during finalize only
 
     # ---- streaming -------------------------------------------------------------------
     def update_images(self, features, judge, ids, concepts=None) -> None:
@@ -126,6 +127,7 @@ class MetricSuite:
         metrics: dict = {}
         per: dict = {}
         self._clarity(metrics, per)
+        self._topn_sums = self.topn.sums()  # shared by top-n clarity, redundancy and label agreement
         self._semanticlens(metrics, per)
         if self._n_pairs:
             self._multimodality(metrics, per)
@@ -141,6 +143,7 @@ class MetricSuite:
             metrics.update(r)
         if self.gt is not None:
             self._ground_truth(metrics, per, text_label, vocab)
+        self._topn_sums = None
         metrics = {k: as_float_or_none(v) for k, v in metrics.items()}
         return metrics, {k: np.asarray(v, dtype=np.float32) for k, v in per.items()}
 
@@ -152,10 +155,10 @@ class MetricSuite:
 
     def _semanticlens(self, metrics, per) -> None:
         c = self.cfg
-        mean, arr = topn_clarity(self.topn, c.n_min)
+        mean, arr = topn_clarity(self.topn, c.n_min, self._topn_sums)
         poly_mean, poly = polysemanticity(self.topn, c.n_min, max_features=c.polysemanticity_max_features,
                                           seed=c.seed)
-        red_mean, red = redundancy(self.topn, c.n_min)
+        red_mean, red = redundancy(self.topn, c.n_min, self._topn_sums)
         metrics.update(clarity_topn=mean, polysemanticity=poly_mean, redundancy=red_mean)
         per.update(clarity_topn=arr, polysemanticity=poly, redundancy=red)
 
@@ -176,7 +179,7 @@ class MetricSuite:
 
     def _agreement(self, metrics, per, text_label, vocab_text_judge) -> None:
         valid = (self.topn.counts() >= max(self.cfg.n_min, 2)).numpy()
-        r = label_agreement(text_label, self.topn.sums().numpy(), valid, _as_numpy(vocab_text_judge))
+        r = label_agreement(text_label, self._topn_sums.numpy(), valid, _as_numpy(vocab_text_judge))
         metrics.update(label_agree_exact=r.exact, label_agree_cosine=r.cosine, label_agree_n=r.n_compared)
         per["image_label"] = r.image_label
 

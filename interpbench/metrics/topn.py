@@ -141,11 +141,16 @@ class TopNAccumulator:
         emb[~mask] = 0.0
         return emb, mask
 
-    def sums(self, chunk: int = 2048) -> torch.Tensor:
-        """[F, d] float64 sum of each feature's top-n unit embeddings."""
-        out = torch.zeros(self.n_features, self.dim, dtype=torch.float64)
-        for start in range(0, self.n_features, chunk):
-            feats = torch.arange(start, min(start + chunk, self.n_features))
-            emb, _ = self.embeddings(feats)
-            out[feats] = emb.sum(dim=1)
-        return out
+    def sums(self) -> torch.Tensor:
+        """[F, d] float32 sum of each feature's top-n unit embeddings: one CSR product
+        (feature x store-row incidence times the store); n <= top_n terms, so float32 is
+        exact to ~1e-6 and halves the memory of a float64 [F, d]."""
+        valid = self.slots >= 0
+        if self.store.shape[0] == 0 or not bool(valid.any()):
+            return torch.zeros(self.n_features, self.dim, dtype=torch.float32)
+        crow = torch.zeros(self.n_features + 1, dtype=torch.int64)
+        crow[1:] = torch.cumsum(valid.sum(dim=1), 0)
+        slots = self.slots[valid]  # row-major: grouped by feature, as CSR needs
+        incidence = torch.sparse_csr_tensor(crow, slots, torch.ones(slots.numel()),
+                                            (self.n_features, self.store.shape[0]), check_invariants=False)
+        return torch.sparse.mm(incidence, self.store)
