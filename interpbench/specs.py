@@ -2,7 +2,7 @@
 
 Grammar (see README, "Model specs"):
 
-    shapes:NAME                         a shipped reference model (dense | sparse | sae)
+    shapes:NAME                         a reference model (dense | sparse | sae shipped; spurious once trained)
     openclip:ARCH/TAG                   open_clip architecture + pretrained tag (downloads when online)
     openclip:ARCH/random                random initialisation (seed 0), no weights
     openclip:ARCH@FILE                  architecture + local checkpoint file (.safetensors/.pt/.bin)
@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from interpbench.errors import BadSpecError
 
 SCHEMES = ("shapes", "openclip", "sparseclip", "sae")
-REFERENCE_MODELS = ("dense", "sparse", "sae")
+REFERENCE_MODELS = ("dense", "sparse", "sae", "spurious")  # spurious: built on demand, not shipped
 GRAMMAR = """accepted model specs:
   shapes:dense | shapes:sparse | shapes:sae      shipped reference models
+  shapes:spurious                                 after `interpbench train clip spurious`
   openclip:ARCH/TAG                              e.g. openclip:ViT-B-32-quickgelu/openai
   openclip:ARCH/random                           random weights (offline tests)
   openclip:ARCH@FILE                             local checkpoint file

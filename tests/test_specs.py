@@ -52,3 +52,15 @@ def test_bad_specs_name_the_problem_and_list_accepted_forms(spec, fragment):
         parse_spec(spec)
     assert fragment in str(err.value)
     assert "accepted model specs" in str(err.value)
+
+
+def test_unbuilt_spurious_reference_names_the_command(tmp_path, monkeypatch):
+    """shapes:spurious parses; loading it before it is trained says how to build it."""
+    import interpbench.adapters.openclip_dense as od
+    from interpbench.adapters import load_representation
+    from interpbench.errors import MissingFileError
+
+    assert parse_spec("shapes:spurious").name == "spurious"
+    monkeypatch.setattr(od, "REFERENCE_DIR", tmp_path)
+    with pytest.raises(MissingFileError, match="interpbench train clip spurious"):
+        load_representation("shapes:spurious")

@@ -113,3 +113,26 @@ def test_bad_training_config_names_the_field():
         ClipTrainCfg(objective="mse")
     with pytest.raises(ValueError, match="lock_image"):
         ClipTrainCfg(lock_image="text")
+
+
+def test_spurious_preset_reuses_the_dense_image_tower_and_loads_by_spec(tmp_path, monkeypatch):
+    """`train clip spurious` (2 steps here): locked image tower = shipped shapes:dense's, bit for bit
+    after the float16 round trip; the folder then loads as `shapes:spurious`."""
+    from safetensors.torch import load_file
+
+    import interpbench.adapters.openclip_dense as od
+    from interpbench.adapters import load_representation
+    from interpbench.clipmodels import OPENCLIP_WEIGHTS
+    from interpbench.training.reference import REFERENCE_DIR, build_clip
+
+    folder = build_clip("spurious", tmp_path / "spurious", steps=2)
+    card = __import__("json").loads((folder / "card.json").read_text())
+    assert card["training"]["config"]["spurious"] and card["training"]["config"]["lock_image"] == "all"
+    new, dense = load_file(str(folder / OPENCLIP_WEIGHTS)), load_file(str(REFERENCE_DIR / "dense" / OPENCLIP_WEIGHTS))
+    visual = [k for k in dense if k.startswith("visual.")]
+    assert visual and all(torch.equal(new[k], dense[k]) for k in visual)
+    assert not torch.equal(new["token_embedding.weight"], dense["token_embedding.weight"])
+    monkeypatch.setattr(od, "REFERENCE_DIR", tmp_path)
+    rep = load_representation("shapes:spurious")
+    z = rep.encode_image_features(torch.zeros(2, 3, 64, 64))
+    assert z.shape == (2, rep.n_features) and (z >= 0).all()

@@ -32,7 +32,7 @@ def _load_reference(ms: ModelSpec, offline: bool) -> Representation:
     from interpbench.adapters.openclip_dense import load_dense, load_sparse, reference_folder
 
     folder = reference_folder(ms.name)
-    if ms.name == "dense":
+    if ms.name in ("dense", "spurious"):
         rep = load_dense(parse_spec(f"openclip:local-dir:{folder}"), display=ms.raw)
     elif ms.name == "sparse":
         rep = load_sparse(folder, ms.raw, display=ms.raw)
@@ -41,7 +41,7 @@ def _load_reference(ms: ModelSpec, offline: bool) -> Representation:
     # Results and leaderboards name the model by its spec, not by this machine's install path
     # (the fingerprint in every cache key still identifies the weights).
     rep.meta.spec = ms.raw
-    rep.meta.base_model = "shapes:dense" if ms.name != "sparse" else ms.raw
+    rep.meta.base_model = "shapes:dense" if ms.name in ("dense", "sae") else ms.raw
     rep.meta.source = f"interpbench/reference_models/{ms.name}"
     return rep
 
