@@ -166,3 +166,19 @@ def test_csr_entries_equal_dense_entries():
     csr = to_entries(torch.tensor(acts).to_sparse_csr(), "f", acts.shape[1])
     for field in ("rows", "cols", "vals"):
         assert torch.equal(getattr(dense, field), getattr(csr, field)), field
+
+
+def test_row_sums_fold_across_batches_equals_one_dense_product():
+    """RowSums over 5 batches, folding every 2, equals the float64 dense product of all of them."""
+    from interpbench.metrics._inputs import RowSums
+
+    g = torch.Generator().manual_seed(11)
+    acc, want = RowSums(7, 3, fold_every=2), torch.zeros(7, 3, dtype=torch.float64)
+    for _ in range(5):
+        m = torch.rand(4, 7, generator=g) * (torch.rand(4, 7, generator=g) < 0.4)
+        emb = torch.randn(4, 3, generator=g)
+        rows, cols = torch.nonzero(m, as_tuple=True)
+        acc.add(cols, rows, m[rows, cols], emb)
+        want += m.double().T @ emb.double()
+    torch.testing.assert_close(acc.total, want, atol=1e-5, rtol=1e-5)
+    assert acc._buf is None  # reading the total folded and freed the float32 buffer

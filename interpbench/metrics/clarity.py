@@ -82,6 +82,10 @@ class ClarityAccumulator:
     def sums(self, value: torch.Tensor) -> None:
         self._sums.total = value
 
+    def fold(self) -> None:
+        """Fold and free the float32 batch buffer (streaming is over, or a checkpoint is due)."""
+        self._sums.fold()
+
     def merge(self, other: ClarityAccumulator) -> None:
         _same(self, other)
         for key in self._KEYS:

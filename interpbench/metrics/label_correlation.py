@@ -75,6 +75,10 @@ class LabelCorrelationAccumulator:
     def weighted(self, value: torch.Tensor) -> None:
         self._weighted.total = value
 
+    def fold(self) -> None:
+        """Fold and free the float32 batch buffer (streaming is over, or a checkpoint is due)."""
+        self._weighted.fold()
+
     def merge(self, other: LabelCorrelationAccumulator) -> None:
         if (other.n_features, other.dim) != (self.n_features, self.dim):
             raise ShapeMismatchError("LabelCorrelationAccumulator.merge: other has different features or dim.")

@@ -51,14 +51,14 @@ class FeatureLabels:
 class _RunningTopK:
     """Per-row running top-k over column chunks that arrive in index order."""
 
-    def __init__(self, n_rows: int, k: int):
-        self.k = k
+    def __init__(self, n_rows: int, k: int, floor: float | None = None):
+        self.k, self.floor = k, floor
         self.vals = torch.full((n_rows, k), float("-inf"), dtype=torch.float32)
         self.ids = torch.full((n_rows, k), -1, dtype=torch.int64)
 
     def add(self, scores: torch.Tensor, offset: int) -> None:
         """scores: [n_rows, v] for columns offset .. offset+v-1."""
-        vals, idx = _chunk_topk(scores, min(self.k, scores.shape[1]))
+        vals, idx = _chunk_topk(scores, min(self.k, scores.shape[1]), self.floor)
         vals = torch.cat([self.vals, vals], dim=1)
         ids = torch.cat([self.ids, idx + offset], dim=1)
         # Stable descending sort: on ties, earlier (lower-index) words stay first.
@@ -66,15 +66,20 @@ class _RunningTopK:
         self.vals, self.ids = vals.gather(1, order), ids.gather(1, order)
 
 
-def _chunk_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _chunk_topk(scores: torch.Tensor, k: int, floor: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-row top-k, ties broken by lower column index (torch.topk leaves ties unspecified).
 
     topk is fast but may pick any of several equal values at the k-th place, so rows with a
     tie at the boundary are redone with a stable full sort; others only reorder their k.
+    `floor`: values <= floor are discarded by the caller, so boundary ties there need no
+    resolving (sparse word activations tie at 0 in almost every row: a full sort of the
+    whole block would cost ~1 GB at F = 55,296).
     """
     top = torch.topk(scores, k, dim=1, sorted=True)
     kth = top.values[:, -1:]
     tied = (scores == kth).sum(dim=1) > (top.values == kth).sum(dim=1)
+    if floor is not None:
+        tied &= kth[:, 0] > floor
     vals, idx = top.values.clone(), top.indices.clone()
     if bool(tied.any()):
         s = torch.sort(scores[tied], dim=1, descending=True, stable=True)
@@ -102,7 +107,7 @@ def vocabulary_labels(word_features, k: int = 5, chunk: int = 4096,
         block = to_matrix(block, "word_features", n_features, torch.float32)
         if run is None:
             n_features = block.shape[1]
-            run = _RunningTopK(n_features, k)
+            run = _RunningTopK(n_features, k, floor=0.0)  # only words with activation > 0 label a feature
         run.add(block.T.contiguous(), seen)
         seen += block.shape[0]
     if run is None:

@@ -126,6 +126,8 @@ class MetricSuite:
         vocab: the words; vocab_text_judge: [V, d] judge text embeddings of the (templated) words."""
         metrics: dict = {}
         per: dict = {}
+        self.clarity.fold()  # free both [F, d] float32 batch buffers before the finalize peaks
+        self.labelcorr.fold()
         self._clarity(metrics, per)
         self._topn_sums = self.topn.sums()  # shared by top-n clarity, redundancy and label agreement
         self._semanticlens(metrics, per)
