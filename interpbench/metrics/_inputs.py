@@ -207,6 +207,21 @@ class RowSums:
         self._total, self._buf, self._pending = value.to(torch.float64), None, 0
 
 
+class RowSumsAttribute:
+    """An accumulator attribute backed by a RowSums in `_<name>`: reading gives the float64
+    total (folding the buffer), assigning replaces it, so merge, state_dict and
+    load_state_dict treat it like any other tensor attribute."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.private = "_" + name
+
+    def __get__(self, obj, owner=None):
+        return self if obj is None else getattr(obj, self.private).total
+
+    def __set__(self, obj, value: torch.Tensor) -> None:
+        getattr(obj, self.private).total = value
+
+
 def as_float_or_none(x) -> float | None:
     """Python float, or None for NaN/None (the leaderboard shows None as 'not applicable')."""
     if x is None:

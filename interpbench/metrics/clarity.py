@@ -19,7 +19,7 @@ import torch
 
 from interpbench.errors import ShapeMismatchError
 
-from ._inputs import Entries, RowSums, check_rows, to_entries, to_ids, to_matrix, unit_rows
+from ._inputs import Entries, RowSums, RowSumsAttribute, check_rows, to_entries, to_ids, to_matrix, unit_rows
 from .topn import TopNAccumulator
 
 
@@ -73,14 +73,7 @@ class ClarityAccumulator:
         self.n_above_tau += int(above.sum())
         self.n_nonzero += entries.vals.numel()
 
-    @property
-    def sums(self) -> torch.Tensor:
-        """[F, d] float64 sums of the unit judge embeddings of each feature's images above tau."""
-        return self._sums.total
-
-    @sums.setter
-    def sums(self, value: torch.Tensor) -> None:
-        self._sums.total = value
+    sums = RowSumsAttribute()  # [F, d] float64 sums of the unit judge embeddings above tau
 
     def fold(self) -> None:
         """Fold and free the float32 batch buffer (streaming is over, or a checkpoint is due)."""

@@ -28,7 +28,7 @@ import torch
 
 from interpbench.errors import ShapeMismatchError
 
-from ._inputs import Entries, RowSums, check_rows, to_entries, to_matrix, unit_rows
+from ._inputs import Entries, RowSums, RowSumsAttribute, check_rows, to_entries, to_matrix, unit_rows
 from .labels import FeatureLabels, _RunningTopK
 
 _REL_TOL = 1e-10  # variance below this fraction of the raw second moment counts as zero
@@ -66,14 +66,7 @@ class LabelCorrelationAccumulator:
         self.emb_outer += (e32.T @ e32).double()
         self.n_images += entries.n_rows
 
-    @property
-    def weighted(self) -> torch.Tensor:
-        """[F, d] float64 activation-weighted sums of unit judge image embeddings."""
-        return self._weighted.total
-
-    @weighted.setter
-    def weighted(self, value: torch.Tensor) -> None:
-        self._weighted.total = value
+    weighted = RowSumsAttribute()  # [F, d] float64 activation-weighted sums of unit judge embeddings
 
     def fold(self) -> None:
         """Fold and free the float32 batch buffer (streaming is over, or a checkpoint is due)."""
