@@ -144,6 +144,13 @@ def unit_rows(x: torch.Tensor, name: str, ids: torch.Tensor | None = None) -> to
     return x / norms
 
 
+def unit_rows_float32(x: torch.Tensor) -> torch.Tensor:
+    """Rows scaled to unit norm, as one new float32 tensor (a zero row stays zero): for
+    finalize-time [F, d] matrices, where a float64 copy would dominate peak memory."""
+    out = x.to(torch.float32, copy=True)
+    return out.div_(out.norm(dim=1, keepdim=True).clamp_min_(1e-12))
+
+
 def check_rows(a, b, name_a: str, name_b: str) -> None:
     """Both inputs describe the same batch: equal leading dimension."""
     if int(a.shape[0]) != int(b.shape[0]):

@@ -28,7 +28,16 @@ import torch
 
 from interpbench.errors import ShapeMismatchError
 
-from ._inputs import Entries, RowSums, RowSumsAttribute, check_rows, to_entries, to_matrix, unit_rows
+from ._inputs import (
+    Entries,
+    RowSums,
+    RowSumsAttribute,
+    check_rows,
+    to_entries,
+    to_matrix,
+    unit_rows,
+    unit_rows_float32,
+)
 from .labels import FeatureLabels, _RunningTopK
 
 _REL_TOL = 1e-10  # variance below this fraction of the raw second moment counts as zero
@@ -166,8 +175,7 @@ def label_agreement(text_label, image_means, valid, vocab_text_judge, chunk: int
     image_label = torch.full_like(text_label, -1)
     if idx.numel() == 0:
         return LabelAgreementResult(None, None, image_label.numpy(), 0)
-    means = torch.as_tensor(np.asarray(image_means))[idx].to(torch.float32)
-    means.div_(means.norm(dim=1, keepdim=True).clamp_min_(1e-12))  # unit rows, one float32 copy
+    means = unit_rows_float32(torch.as_tensor(np.asarray(image_means))[idx])
     run = _RunningTopK(idx.numel(), 1)
     for start in range(0, vocab.shape[0], chunk):
         run.add(means @ vocab[start:start + chunk].T, start)

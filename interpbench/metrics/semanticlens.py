@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 import torch
 
+from ._inputs import unit_rows_float32
 from .topn import TopNAccumulator
 
 
@@ -75,7 +76,7 @@ def redundancy_from_means(means: torch.Tensor, valid: torch.Tensor,
     k = idx.numel()
     if k < 2:
         return None, per
-    unit = _unit_float32(means[idx])
+    unit = unit_rows_float32(means[idx])
     best = torch.full((k,), float("-inf"), dtype=torch.float32)
     for i in range(0, k, chunk):
         for j in range(i, k, chunk):
@@ -88,12 +89,6 @@ def redundancy_from_means(means: torch.Tensor, valid: torch.Tensor,
     best = best.double()
     per[idx.numpy()] = best.numpy()
     return float(best.mean()), per
-
-
-def _unit_float32(x: torch.Tensor) -> torch.Tensor:
-    """Rows scaled to unit norm, as one float32 copy (a zero row stays zero)."""
-    out = x.to(torch.float32, copy=True)
-    return out.div_(out.norm(dim=1, keepdim=True).clamp_min_(1e-12))
 
 
 def redundancy(topn: TopNAccumulator, n_min: int = 2, sums: torch.Tensor | None = None

@@ -44,7 +44,6 @@ PRESETS = {
     "spurious": (ClipTrainCfg(lock_image="all", init_towers="shapes:dense", init_scope="image", spurious=True,
                               **_LIT),),
 }
-SHIPPED = ("dense", "sparse")  # built into the package; other presets are trained on demand
 SAE_PRESET = SAETrainCfg()
 EVAL_IMAGES = 2000
 SAE_TRAIN_IMAGES = 20_000
