@@ -106,15 +106,17 @@ def preprocess_cfg(model: torch.nn.Module) -> dict:
 
 
 def save_model_folder(folder: Path, model: torch.nn.Module, arch: str, *, sparse: SparseHeadCfg | None = None,
-                      dtype: torch.dtype = torch.float16) -> None:
-    """Write an open_clip `local-dir:` folder (weights stored as `dtype` to keep it small)."""
+                      dtype: torch.dtype = torch.float16, model_cfg: dict | None = None) -> None:
+    """Write an open_clip `local-dir:` folder (weights stored as `dtype` to keep it small).
+
+    `model_cfg` replaces the registered config of `arch` (e.g. a sparse head of another width)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     clip = model.clip if isinstance(model, SparseCLIP) else model
     state = {k: v.detach().to(dtype).contiguous() for k, v in clip.state_dict().items()}
     with atomic_writer(folder / OPENCLIP_WEIGHTS, "wb") as tmp:
         save_file(state, tmp, metadata={"architecture": arch})
-    config = {"model_cfg": model_config(arch), "preprocess_cfg": preprocess_cfg(clip), "architecture": arch}
+    config = {"model_cfg": model_cfg or model_config(arch), "preprocess_cfg": preprocess_cfg(clip), "architecture": arch}
     atomic_write_text(folder / OPENCLIP_CONFIG, json.dumps(config, indent=2) + "\n")
     if sparse is not None:
         atomic_write_text(folder / SPARSE_CONFIG, json.dumps(asdict(sparse), indent=2) + "\n")

@@ -30,7 +30,7 @@ def test_sparse_clip_training_outputs_are_nonnegative(tmp_path):
     out = train_clip(cfg, out_dir=tmp_path / "s", log_every=0)
     model, _ = load_model_folder(tmp_path / "s")
     z = model.encode_image(torch.randn(4, 3, 64, 64))
-    assert z.shape == (4, 1024) and (z >= 0).all() and (z == 0).any()
+    assert z.shape == (4, 2048) and (z >= 0).all() and (z == 0).any()
     assert float(out["model"].clip.logit_scale.exp()) <= 50.0 + 1e-4
 
 

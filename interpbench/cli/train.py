@@ -28,16 +28,38 @@ def clip(
     preset: Annotated[str, typer.Argument(help="dense, sparse or spurious")],
     out: Annotated[Path | None, typer.Option(help="Output model folder (default: the shipped reference folder).")] = None,
     steps: Annotated[int | None, typer.Option(help="Run every phase for this many steps (quick runs; default: the preset's).")] = None,
+    checkpoints: Annotated[Path | None, typer.Option(
+        help="sparse only: also save model folders at 1, 3, 10, 30 and 100% of training here (for `interpbench trajectory`).")] = None,
+    ablation: Annotated[Path | None, typer.Option(
+        help="sparse only: instead of training the preset, run the recipe ablation (expansion x sparsity inducer x "
+             "logit-scale cap) and write its table into this folder.")] = None,
 ):
     """Train shapes:dense, shapes:sparse or shapes:spurious on the Shapes world (seed 0) and write its model card."""
     from interpbench.errors import BadSpecError
-    from interpbench.training.reference import PRESETS, build_clip
+    from interpbench.training.reference import CLIP_PRESETS, build_clip, build_sparse_clip
 
-    if preset not in PRESETS:
-        raise BadSpecError(f"unknown CLIP preset {preset!r}; expected one of {sorted(PRESETS)}")
+    if preset not in CLIP_PRESETS:
+        raise BadSpecError(f"unknown CLIP preset {preset!r}; expected one of {list(CLIP_PRESETS)}")
+    if (checkpoints or ablation) and preset != "sparse":
+        raise BadSpecError(f"--checkpoints and --ablation apply to the sparse preset only, not {preset!r}")
+    if ablation is not None:
+        from interpbench.training.sparse_ablation import run_ablation
+
+        written = run_ablation(ablation, progress=lambda row: typer.echo(
+            f"  x{row['expansion']} {row['inducer']} cap {row['logit_scale_cap']:g}: image L0 {row['image_l0']}, "
+            f"zero-shot {row['zeroshot_mean']:.3f}, {row['train_time_s']:.0f} s"))
+        typer.echo(f"wrote {written}")
+        return
     progress, update = _bar(f"train {preset}")
     with progress:
-        folder = build_clip(preset, out, steps, progress=update)
+        if preset == "sparse":
+            from interpbench.training.reference import REFERENCE_DIR, train_command
+
+            folder = build_sparse_clip(Path(out or REFERENCE_DIR / "sparse"), steps, progress=update,
+                                       checkpoints=checkpoints, command=train_command("sparse", steps, out)
+                                       + (f" --checkpoints {checkpoints}" if checkpoints else ""))
+        else:
+            folder = build_clip(preset, out, steps, progress=update)
     typer.echo(f"wrote {folder} (see {folder / 'MODEL_CARD.md'})")
 
 
