@@ -9,6 +9,7 @@ from interpbench.errors import InterpbenchError, MissingFileError
 from interpbench.ioutils import atomic_write_text
 from interpbench.leaderboard import plots
 from interpbench.leaderboard.columns import DOCS_URL
+from interpbench.leaderboard.merge import attach_analyses
 from interpbench.leaderboard.tables import (
     ID_FIELDS,
     csv_text,
@@ -42,7 +43,8 @@ def load_records(results_dir: Path) -> tuple[list[dict], list[tuple[Path, str]]]
         why = f"; skipped {len(skipped)} unreadable files" if skipped else ""
         raise MissingFileError(results_dir, f"at least one valid results JSON{why}",
                                "run `interpbench evaluate --results DIR` first")
-    return records, skipped
+    records, unused = attach_analyses(records)  # `interpbench analyze run` records join their model's row
+    return records, skipped + unused
 
 
 def plot_labels(records: list[dict]) -> list[str]:
