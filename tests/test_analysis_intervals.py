@@ -8,7 +8,7 @@ no code with analysis/intervals.py but the resampling convention itself.
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from interpbench.analysis import clustering, duplicates, intervals, retrieval
 from interpbench.metrics.bootstrap import resample_indices
@@ -44,8 +44,20 @@ def test_attribute_score_interval_matches_brute_force():
             j = [where[i] for i in idx if i in where]
             vals.append(adjusted_rand_score(truth[k][j], pred[k][j]))
         stats.append(np.mean(vals))
-    got = intervals.attribute_score_interval(truth, pred, rows, n, adjusted_rand_score, b=40, seed=3)
+    got = intervals.attribute_score_interval(truth, pred, rows, n, intervals.ari_from_table, b=40, seed=3)
     assert got == pytest.approx(_pct(stats), abs=1e-12)
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_table_scores_equal_scikit_learn(case):
+    rng = np.random.default_rng(case)
+    n = int(rng.integers(2, 30))
+    t = rng.integers(0, [1, 2, 3, 4, 5, 1, 3, 6][case], n)
+    p = t.copy() if case in (4, 5) else rng.integers(0, [1, 2, 3, 4, 5, 1, 1, 2][case], n)
+    table = np.zeros((t.max() + 1, p.max() + 1))
+    np.add.at(table, (t, p), 1.0)
+    assert intervals.ari_from_table(table) == pytest.approx(adjusted_rand_score(t, p), abs=1e-12)
+    assert intervals.nmi_from_table(table) == pytest.approx(normalized_mutual_info_score(t, p), abs=1e-12)
 
 
 def test_clustering_and_retrieval_reports_carry_intervals():

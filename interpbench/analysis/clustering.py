@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from interpbench.analysis.intervals import attribute_score_interval
+from interpbench.analysis.intervals import ari_from_table, attribute_score_interval, nmi_from_table
 from interpbench.errors import EmptyDatasetError, ShapeMismatchError
 from interpbench.metrics.bootstrap import DEFAULT_B
 
@@ -67,7 +67,7 @@ def clustering_report(x, attributes: dict[str, Sequence], seed: int = 0, normali
         per[a] = r
     n = np.asarray(x).shape[0]
     ci = {name: attribute_score_interval(truth, pred, rows, n, score, b, seed)
-          for name, score in (("ari", adjusted_rand_score), ("nmi", normalized_mutual_info_score))}
+          for name, score in (("ari", ari_from_table), ("nmi", nmi_from_table))}
     return {"per_attribute": per, "mean_ari": float(np.mean([r["ari"] for r in per.values()])),
             "mean_nmi": float(np.mean([r["nmi"] for r in per.values()])),
             "mean_ari_interval": ci["ari"], "mean_nmi_interval": ci["nmi"]}

@@ -37,7 +37,7 @@ ANALYSES = ("steering", "latent")
 @dataclass(frozen=True)
 class AnalysisSettings:
     dataset: str = "shapes"
-    n_images: int = 1000
+    n_images: int = 2000  # evaluate's default, so the leaderboard joins analyses on the same images
     seed: int = 0
     strengths: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # boost = s * image's max activation
     ks: tuple[int, ...] = (1, 2, 4)  # label features per class
