@@ -74,7 +74,7 @@ def _check_stored_latent_numbers(models, rec, cache):
     z = codes.features.double().numpy()
     u = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-38)
     aris, prec = [], np.full((6, 40), np.nan)
-    for a, (name, truth) in enumerate(codes.attributes.items()):
+    for a, truth in enumerate(codes.attributes.values()):
         rows = [i for i, t in enumerate(truth) if t is not None]
         y = np.array([truth[i] for i in rows])
         pred = KMeans(n_clusters=len(set(y)), n_init=4, random_state=0).fit_predict(u[rows])
