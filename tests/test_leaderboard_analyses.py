@@ -96,7 +96,9 @@ def test_results_without_analyses_still_render(tmp_path):
     write_result(res, evaluation("shapes:dense", "dense", 0.5))
     build_leaderboard(res, tmp_path / "lb", with_plots=False)
     for page in ("shapes-eval.md", "overall.md"):
-        cells, head = _cells((tmp_path / "lb" / page).read_text())
+        text = (tmp_path / "lb" / page).read_text()
+        assert "Analysis columns:" not in text
+        cells, head = _cells(text)
         assert {cells[m][_col(head, c.key)] for m in cells for c in ANALYSIS_COLUMNS} == {"–"}
 
 
@@ -125,3 +127,5 @@ def test_most_images_win_when_none_matches_and_lone_analyses_get_a_row(tmp_path)
     assert _value(cells["shapes:sparse"][_col(head, "steerability")]) == "0.300"
     assert cells["shapes:sparse"][_col(head, "clarity")] == "–"
     assert cells["shapes:sae"][_col(head, "steerability")].startswith("**0.900")  # best of two, intervals apart
+    intro = (tmp_path / "lb" / "shapes-eval.md").read_text()
+    assert "on other images than the evaluation for `shapes:sae` (500 images)." in intro

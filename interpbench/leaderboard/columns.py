@@ -45,8 +45,9 @@ class Column:
 _ANALYZE = " From `interpbench analyze run` (Shapes ground truth); – where not run."
 ANALYSIS_COLUMNS: tuple[Column, ...] = (
     Column(("steerability",), "steer.", "max", "steerability",
-           "Zero-shot steering success of label features minus that of random features at the reference point (default k = 2, s = 2), "
-           "mean over attributes." + _ANALYZE),
+           "Zero-shot steering success of label features minus that of random features at the reference "
+           "point (default k = 2, s = 2), mean over attributes. An untrained CLIP scores as high: read it "
+           "beside zero-shot accuracy." + _ANALYZE),
     Column(("ablation_win_rate",), "ablation win", "max", "ablation-faithfulness",
            "Share of (image, feature) pairs where zeroing the feature lowers its label word's similarity "
            "more than zeroing a random active feature (0.5 = random)." + _ANALYZE),

@@ -72,3 +72,15 @@ def attach_analyses(records: list[dict]) -> tuple[list[dict], list[tuple[Path, s
                 skipped.append((Path(a.get("_path", "?")), "another analysis of the same model and data set "
                                 "is shown (same images as the evaluation, else the most images)"))
     return out, skipped
+
+
+def analysis_note(records: list[dict]) -> str:
+    """One sentence for a table's intro: where the analysis columns come from, and which rows'
+    analyses ran on other images than their evaluation ("" when no row has an analysis)."""
+    joined = [r for r in records if "analysis" in r]
+    if not joined and not any(is_analysis(r) for r in records):
+        return ""
+    other = sorted({f"`{r['model']['spec']}` ({r['analysis']['n_images']} images)"
+                    for r in joined if not r["analysis"]["same_images"]})
+    text = "Analysis columns: from `interpbench analyze run` records in the same results folder"
+    return text + (f"; on other images than the evaluation for {', '.join(other)}." if other else ".")
