@@ -144,3 +144,47 @@ def test_headline_leaves_out_skipped_steering():
     from interpbench.analysis.run import headline
 
     assert headline({"steering": {"skipped": "no text side"}}) == {}
+
+
+def test_steering_hits_are_the_curves_per_image():
+    z, y, W, decode, cf = _world(3)
+    lf = steering.label_features(cf, 2)
+    curves = steering.steering_curves(z, y, W, decode, lf, [0.0, 2.0], [1, 2], seed=5)
+    for k in (1, 2):
+        for j, s in enumerate((0.0, 2.0)):
+            hits = steering.steering_hits(z, y, W, decode, lf, k, s, seed=5)
+            assert np.isnan(hits).sum() == 400 - curves["n_correct"]
+            assert np.nanmean(hits) == pytest.approx(curves["steering"][str(k)][j], abs=1e-6)
+
+
+def test_ablation_win_rate_interval_weights_pairs_by_image():
+    from interpbench.metrics.bootstrap import resample_indices
+
+    z, y, W, decode, _ = _world(2)
+    n = z.shape[0]
+    g = torch.Generator().manual_seed(9)
+    z[:, 8:] = 0.0
+    odd = torch.arange(1, n, 2)
+    other = torch.randint(8, 64, (len(odd),), generator=g)
+    z[odd, other] = torch.where(torch.arange(len(odd)) % 2 == 0, 0.3, 3.0)  # one unlabelled feature each
+    # label words only near their class atom, so which removal hurts more varies by image
+    word_text = torch.cat([torch.nn.functional.normalize(W.T + 1.5 * torch.randn(8, 16, generator=g), dim=1),
+                           torch.zeros(64 - 8, 16)])
+    res = steering.ablation_faithfulness(z, decode, word_text, torch.arange(64) < 8, seed=0, b=60)
+    # by hand: even images have a lone active feature (no pair); odd image i pairs (y_i, other_i)
+    def cos(e, w):
+        return (torch.nn.functional.normalize(e, dim=1) * w).sum(1)
+
+    w, zo = word_text[y[odd]], z[odd]
+    keep_y, keep_o = zo.clone(), zo.clone()
+    keep_y[torch.arange(len(odd)), y[odd]] = 0.0
+    keep_o[torch.arange(len(odd)), other] = 0.0
+    base = cos(decode(zo), w)
+    win = dict(zip(odd.tolist(), ((base - cos(decode(keep_y), w)) > (base - cos(decode(keep_o), w))).double().tolist(),
+                   strict=True))
+    assert res["n_pairs"] == len(odd)
+    assert res["win_rate"] == pytest.approx(np.mean(list(win.values())))
+    assert 0.2 < res["win_rate"] < 0.95
+    stats = [np.mean([win[i] for i in idx if i in win]) for idx in resample_indices(n, 60, 0)]
+    assert res["win_rate_interval"] == pytest.approx(tuple(np.quantile(stats, [0.025, 0.975])), abs=1e-12)
+    assert res["win_rate_interval"][0] < res["win_rate"] < res["win_rate_interval"][1]

@@ -51,6 +51,47 @@ def test_analyze_sae_end_to_end(models, tmp_path):
 
     text = markdown(read_analyses(res_dir))
     assert f"| {rec['metrics']['steerability']:.3f} |" in text and "## " + rec["model"]["name"] in text
+    _check_stored_latent_numbers(models, rec, tmp_path / "cache")
+    from interpbench.leaderboard.build import build_leaderboard
+
+    build_leaderboard(res_dir, tmp_path / "lb", with_plots=False)  # no evaluation: the analysis is its own row
+    board = (tmp_path / "lb" / "shapes-eval.md").read_text()
+    assert f"| {rec['metrics']['retrieval_p_at_k_codes']:.3f}" in board and "[^steerability]: steer.:" in board
+
+
+def _check_stored_latent_numbers(models, rec, cache):
+    """ARI, precision@10 and the latter's interval recomputed here from the cached codes."""
+    import numpy as np
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    from interpbench.adapters import load_representation
+    from interpbench.analysis.codes import collect_codes
+    from interpbench.data import load_source
+    from interpbench.metrics.bootstrap import resample_indices
+
+    codes = collect_codes(load_representation(models["sae"]), load_source("shapes", 40, 0), cache)
+    z = codes.features.double().numpy()
+    u = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-38)
+    aris, prec = [], np.full((6, 40), np.nan)
+    for a, truth in enumerate(codes.attributes.values()):
+        rows = [i for i, t in enumerate(truth) if t is not None]
+        y = np.array([truth[i] for i in rows])
+        pred = KMeans(n_clusters=len(set(y)), n_init=4, random_state=0).fit_predict(u[rows])
+        aris.append(adjusted_rand_score(y, pred))
+        sim = u[rows] @ u[rows].T
+        np.fill_diagonal(sim, -np.inf)
+        for q, i in enumerate(rows):
+            prec[a, i] = np.mean(y[np.argsort(-sim[q], kind="stable")[:10]] == y[q])
+    assert rec["metrics"]["cluster_ari_mean"] == pytest.approx(np.mean(aris), abs=1e-9)
+    assert rec["metrics"]["retrieval_p_at_k_codes"] == pytest.approx(np.mean(np.nanmean(prec, axis=1)), abs=1e-9)
+    stats = [np.mean([np.mean([prec[a, i] for i in idx if prec[a, i] == prec[a, i]]) for a in range(6)])
+             for idx in resample_indices(40, 200, 0)]
+    ci = rec["intervals"]["retrieval_p_at_k_codes"]
+    assert (ci["lo"], ci["hi"]) == pytest.approx(tuple(np.quantile(stats, [0.025, 0.975])), abs=1e-6)
+    assert ci["method"] == "bootstrap-images" and ci["b"] == 200 and ci["seed"] == 0
+    assert set(rec["intervals"]) >= {"steerability", "ablation_win_rate", "cluster_ari_mean", "cluster_nmi_mean",
+                                     "retrieval_p_at_k_codes", "duplicate_share"}
 
 
 def _independent_color_accuracy(models, n):

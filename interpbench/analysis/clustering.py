@@ -14,7 +14,9 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from interpbench.analysis.intervals import ari_from_table, attribute_score_interval, nmi_from_table
 from interpbench.errors import EmptyDatasetError, ShapeMismatchError
+from interpbench.metrics.bootstrap import DEFAULT_B
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -50,12 +52,22 @@ def cluster_scores(x, truth: Sequence, k: int | None = None, seed: int = 0, norm
             "k": int(k), "n": int(keep.sum()), "clusters": pred.tolist()}
 
 
-def clustering_report(x, attributes: dict[str, Sequence], seed: int = 0, normalise: bool = True) -> dict:
-    """cluster_scores per attribute, plus the means over attributes (cluster ids dropped)."""
-    per = {}
-    for a, truth in attributes.items():
-        r = cluster_scores(x, truth, seed=seed, normalise=normalise)
-        r.pop("clusters")
+def clustering_report(x, attributes: dict[str, Sequence], seed: int = 0, normalise: bool = True,
+                      b: int = DEFAULT_B) -> dict:
+    """cluster_scores per attribute, plus the means over attributes (cluster ids dropped).
+
+    `mean_ari_interval` / `mean_nmi_interval`: 95% bootstrap over images with the cluster
+    assignments held fixed (analysis/intervals.py); None when b = 0.
+    """
+    per, truth, pred, rows = {}, {}, {}, {}
+    for a, values in attributes.items():
+        r = cluster_scores(x, values, seed=seed, normalise=normalise)
+        rows[a] = np.array([i for i, t in enumerate(values) if t is not None])
+        truth[a], pred[a] = np.array([values[i] for i in rows[a]]), np.array(r.pop("clusters"))
         per[a] = r
+    n = np.asarray(x).shape[0]
+    ci = {name: attribute_score_interval(truth, pred, rows, n, score, b, seed)
+          for name, score in (("ari", ari_from_table), ("nmi", nmi_from_table))}
     return {"per_attribute": per, "mean_ari": float(np.mean([r["ari"] for r in per.values()])),
-            "mean_nmi": float(np.mean([r["nmi"] for r in per.values()]))}
+            "mean_nmi": float(np.mean([r["nmi"] for r in per.values()])),
+            "mean_ari_interval": ci["ari"], "mean_nmi_interval": ci["nmi"]}

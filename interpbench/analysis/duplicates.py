@@ -18,6 +18,8 @@ import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from interpbench.metrics.bootstrap import DEFAULT_B, mean_interval
+
 
 def jaccard_pairs(z: torch.Tensor, threshold: float, tau: float = 0.0, n_min: int = 5,
                   chunk: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -39,8 +41,14 @@ def jaccard_pairs(z: torch.Tensor, threshold: float, tau: float = 0.0, n_min: in
 
 
 def duplicate_groups(z: torch.Tensor, threshold: float = 0.9, tau: float = 0.0, n_min: int = 5,
-                     w_dec: torch.Tensor | None = None, top_labels: Sequence[str | None] | None = None) -> dict:
-    """Groups (largest first) and summary shares; see the module docstring."""
+                     w_dec: torch.Tensor | None = None, top_labels: Sequence[str | None] | None = None,
+                     b: int = DEFAULT_B, seed: int = 0) -> dict:
+    """Groups (largest first) and summary shares; see the module docstring.
+
+    `share_interval`: 95% bootstrap of share_in_groups over the active features (each one
+    in a group or not; groups held fixed). Features, not images, are resampled: the share is
+    a mean over features, and regrouping on every image resample would cost b Jaccard passes.
+    """
     alive, r, c = jaccard_pairs(z, threshold, tau, n_min)
     n = len(alive)
     groups = []
@@ -54,8 +62,10 @@ def duplicate_groups(z: torch.Tensor, threshold: float = 0.9, tau: float = 0.0, 
     groups.sort(key=lambda g: (-len(g["features"]), g["features"][0]))
     in_groups = sum(len(g["features"]) for g in groups)
     labelled = [g for g in groups if g["same_label"] is not None]
+    member = np.isin(alive, [f for g in groups for f in g["features"]]).astype(np.float64)
     return {"threshold": threshold, "tau": tau, "n_min": n_min, "n_alive": int(n), "n_groups": len(groups),
             "n_in_groups": int(in_groups), "share_in_groups": in_groups / n if n else None,
+            "share_interval": mean_interval(member, b, seed) if n and b else None,
             "share_groups_same_label": (sum(g["same_label"] for g in labelled) / len(labelled)) if labelled else None,
             "groups": groups}
 

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from interpbench.analysis.intervals import attribute_mean_interval
 from interpbench.errors import EmptyDatasetError, ShapeMismatchError
+from interpbench.metrics.bootstrap import DEFAULT_B
 
 
 def nearest(x: torch.Tensor, queries: torch.Tensor, k: int, chunk: int = 1024) -> torch.Tensor:
@@ -39,18 +41,25 @@ def precision_at_k(x, truth: Sequence, k: int = 10) -> dict:
         raise EmptyDatasetError(f"precision@{k} needs more than {k} images with a single value, got {len(keep)}")
     y = np.array([truth[i] for i in keep])
     nn = nearest(x[keep], torch.arange(len(keep)), k).numpy()
-    prec = float((y[nn] == y[:, None]).mean())
+    per_query = np.full(x.shape[0], np.nan)  # indexed by image; NaN: not a query of this attribute
+    per_query[keep] = (y[nn] == y[:, None]).mean(axis=1)
     _, counts = np.unique(y, return_counts=True)
     n = len(y)
     chance = float((counts * (counts - 1)).sum() / (n * (n - 1)))
-    return {"precision": prec, "chance": chance, "n": n}
+    return {"precision": float(np.nanmean(per_query)), "chance": chance, "n": n, "per_query": per_query}
 
 
-def retrieval_report(codes, baseline, attributes: dict[str, Sequence], k: int = 10) -> dict:
-    """precision@k on codes and on the baseline embedding, per attribute and averaged."""
-    per = {}
+def retrieval_report(codes, baseline, attributes: dict[str, Sequence], k: int = 10, b: int = DEFAULT_B,
+                     seed: int = 0) -> dict:
+    """precision@k on codes and on the baseline embedding, per attribute and averaged.
+
+    `interval` (codes): 95% bootstrap over query images, neighbours held fixed; None when b = 0.
+    """
+    per, queries = {}, []
     for a, truth in attributes.items():
-        c, b = precision_at_k(codes, truth, k), precision_at_k(baseline, truth, k)
-        per[a] = {"codes": c["precision"], "baseline": b["precision"], "chance": c["chance"], "n": c["n"]}
+        c, base = precision_at_k(codes, truth, k), precision_at_k(baseline, truth, k)
+        per[a] = {"codes": c["precision"], "baseline": base["precision"], "chance": c["chance"], "n": c["n"]}
+        queries.append(c["per_query"])
     mean = {key: float(np.mean([r[key] for r in per.values()])) for key in ("codes", "baseline", "chance")}
-    return {"k": k, "per_attribute": per, "mean": mean}
+    return {"k": k, "per_attribute": per, "mean": mean,
+            "interval": attribute_mean_interval(np.stack(queries), b, seed) if queries else None}

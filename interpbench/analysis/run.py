@@ -26,7 +26,10 @@ from interpbench.analysis.codes import (
     text_side,
     zeroshot_classifier,
 )
+from interpbench.analysis.intervals import attribute_mean_interval
 from interpbench.errors import BadSpecError
+from interpbench.metrics.bootstrap import DEFAULT_B, interval_record
+from interpbench.results.store import SCHEMA_VERSION
 
 ANALYSES = ("steering", "latent")
 
@@ -34,7 +37,7 @@ ANALYSES = ("steering", "latent")
 @dataclass(frozen=True)
 class AnalysisSettings:
     dataset: str = "shapes"
-    n_images: int = 1000
+    n_images: int = 2000  # evaluate's default, so the leaderboard joins analyses on the same images
     seed: int = 0
     strengths: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # boost = s * image's max activation
     ks: tuple[int, ...] = (1, 2, 4)  # label features per class
@@ -50,6 +53,7 @@ class AnalysisSettings:
     tau: float = 0.0
     n_min: int = 5
     batch_size: int = 256
+    bootstrap_b: int = DEFAULT_B  # resamples of each headline number's 95% interval (0: none)
     which: tuple[str, ...] = ANALYSES
     extra: dict = field(default_factory=dict)
 
@@ -59,8 +63,8 @@ class AnalysisSettings:
                                f"strengths {self.strengths}")
         if min(self.ks) < 1 or min(self.strengths) < 0:
             raise BadSpecError("ks must be >= 1 and strengths >= 0")
-        if not 0 < self.jaccard <= 1 or self.retrieval_k < 1 or self.n_images < 2:
-            raise BadSpecError("need 0 < jaccard <= 1, retrieval_k >= 1 and n_images >= 2")
+        if not 0 < self.jaccard <= 1 or self.retrieval_k < 1 or self.n_images < 2 or self.bootstrap_b < 0:
+            raise BadSpecError("need 0 < jaccard <= 1, retrieval_k >= 1, n_images >= 2 and bootstrap_b >= 0")
         bad = [w for w in self.which if w not in ANALYSES]
         if bad:
             raise BadSpecError(f"unknown analyses {bad}; expected some of {ANALYSES}")
@@ -97,6 +101,8 @@ def steering_analysis(rep, codes: Codes, labels: dict | None, settings: Analysis
 
     decode = decoder_for(rep, codes)
     per = {}
+    # label minus random-feature steering success per (attribute, image); NaN where not scored
+    gain = np.full((len(ATTRIBUTES), codes.features.shape[0]), np.nan)
     for a, (attribute, values) in enumerate(ATTRIBUTES.items()):
         names, templates = ZEROSHOT_CLASSNAMES[attribute], ZEROSHOT_TEMPLATES[attribute]
         truth = codes.attributes[attribute]
@@ -113,15 +119,24 @@ def steering_analysis(rep, codes: Codes, labels: dict | None, settings: Analysis
         per[attribute] = {"label": steering.steering_curves(label_feats=lf, **run),
                           "control": steering.steering_curves(label_feats=ctrl, **run),
                           "label_features": {n: lf[c].tolist() for c, n in enumerate(names)}}
+        gain[a, rows.numpy()] = _hits(run, lf, settings) - _hits(run, ctrl, settings)
     out = {"per_attribute": per,
            "steerability": steering.steerability(per, settings.k_ref, settings.s_ref),
+           "steerability_interval": attribute_mean_interval(gain, settings.bootstrap_b, settings.seed),
            "mean_curves": _mean_curves(per, settings)}
     if labels is not None:
         labelled = torch.as_tensor(labels["top"] >= 0)
         word_text = labels["word_embedding"][torch.as_tensor(np.maximum(labels["top"], 0))]
         out["ablation"] = steering.ablation_faithfulness(codes.features, decode, word_text, labelled,
-                                                         seed=settings.seed, max_pairs=settings.max_pairs)
+                                                         seed=settings.seed, max_pairs=settings.max_pairs,
+                                                         b=settings.bootstrap_b)
     return out
+
+
+def _hits(run: dict, feats: torch.Tensor, settings: AnalysisSettings) -> np.ndarray:
+    """Per-image steering success at (k_ref, s_ref) of one attribute (NaN: misclassified image)."""
+    args = {k: v for k, v in run.items() if k not in ("strengths", "ks")}
+    return steering.steering_hits(label_feats=feats, k=settings.k_ref, strength=settings.s_ref, **args)
 
 
 def _row_decoder(decode, rows: torch.Tensor):
@@ -145,12 +160,15 @@ def latent_analysis(rep, codes: Codes, baseline: torch.Tensor, labels: dict | No
                     settings: AnalysisSettings) -> dict:
     z = codes.features.numpy()
     w_dec = rep.sae.W_dec.detach().float() if rep.meta.kind == "sae" else None
-    return {"clustering": clustering.clustering_report(z, codes.attributes, seed=settings.seed),
-            "clustering_baseline": clustering.clustering_report(baseline.numpy(), codes.attributes, seed=settings.seed),
-            "retrieval": retrieval.retrieval_report(codes.features, baseline, codes.attributes, settings.retrieval_k),
+    b, seed = settings.bootstrap_b, settings.seed
+    return {"clustering": clustering.clustering_report(z, codes.attributes, seed=seed, b=b),
+            "clustering_baseline": clustering.clustering_report(baseline.numpy(), codes.attributes, seed=seed, b=0),
+            "retrieval": retrieval.retrieval_report(codes.features, baseline, codes.attributes, settings.retrieval_k,
+                                                    b=b, seed=seed),
             "duplicates": duplicates.duplicate_groups(codes.features, settings.jaccard, settings.tau, settings.n_min,
                                                       w_dec=w_dec,
-                                                      top_labels=labels["top_words"] if labels else None)}
+                                                      top_labels=labels["top_words"] if labels else None,
+                                                      b=b, seed=seed)}
 
 
 def baseline_embedding(rep, codes: Codes, source, settings: AnalysisSettings, cache_dir: Path, device) -> tuple:
@@ -189,6 +207,29 @@ def headline(analyses: dict) -> dict:
     return m
 
 
+# headline metric -> (path to its interval in `analyses`, resampled unit)
+INTERVALS = {"steerability": (("steering", "steerability_interval"), "bootstrap-images"),
+             "ablation_win_rate": (("steering", "ablation", "win_rate_interval"), "bootstrap-images"),
+             "ablation_ratio": (("steering", "ablation", "ratio_interval"), "bootstrap-images"),
+             "cluster_ari_mean": (("latent", "clustering", "mean_ari_interval"), "bootstrap-images"),
+             "cluster_nmi_mean": (("latent", "clustering", "mean_nmi_interval"), "bootstrap-images"),
+             "retrieval_p_at_k_codes": (("latent", "retrieval", "interval"), "bootstrap-images"),
+             "duplicate_share": (("latent", "duplicates", "share_interval"), "bootstrap-features")}
+
+
+def headline_intervals(analyses: dict, b: int, seed: int) -> dict:
+    """record["intervals"]: metric key -> interval_record (metrics/bootstrap.py) of each headline number."""
+    out = {}
+    for key, (path, method) in INTERVALS.items():
+        node = analyses
+        for step in path:
+            node = node.get(step) if isinstance(node, dict) else None
+        rec = interval_record(tuple(node), method, b, seed) if node else None
+        if rec is not None:
+            out[key] = rec
+    return out
+
+
 def run_analyses(spec: str, settings: AnalysisSettings, cache_dir: Path, device: str = "cpu",
                  figures_dir: Path | None = None) -> dict:
     """Load the model, run the chosen analyses, optionally draw figures; returns the record."""
@@ -224,11 +265,12 @@ def run_analyses(spec: str, settings: AnalysisSettings, cache_dir: Path, device:
 def _record(rep, source, settings, analyses, wall) -> dict:
     from interpbench.evaluation.runner import _version
 
-    return {"schema_version": 1, "record_type": "analysis", "interpbench_version": interpbench.__version__,
+    return {"schema_version": SCHEMA_VERSION, "record_type": "analysis", "interpbench_version": interpbench.__version__,
             "model": rep.meta.to_dict(),
             "dataset": {"name": source.name, "spec": settings.dataset, "identity": source.identity},
             "settings": {**settings.record(), "analysis": True}, "seed": settings.seed,
-            "metrics": headline(analyses), "analyses": analyses, "timing": {"wall_time_s": round(wall, 2)},
+            "metrics": headline(analyses), "intervals": headline_intervals(analyses, settings.bootstrap_b, settings.seed),
+            "analyses": analyses, "timing": {"wall_time_s": round(wall, 2)},
             "environment": {"python": platform.python_version(), "torch": torch.__version__,
                             "scikit_learn": _version("scikit-learn"), "clip_benchmark": _version("clip-benchmark")}}
 

@@ -23,7 +23,9 @@ import numpy as np
 import torch
 
 from interpbench.analysis.codes import Decoder, predict
+from interpbench.analysis.intervals import grouped_interval
 from interpbench.errors import BadSpecError, ShapeMismatchError
+from interpbench.metrics.bootstrap import DEFAULT_B
 
 
 def label_features(class_feats: torch.Tensor, k: int, contrast: bool = True) -> torch.Tensor:
@@ -74,17 +76,9 @@ def steering_curves(z: torch.Tensor, labels: torch.Tensor, classifier: torch.Ten
     collateral[k]: accuracy (all images) before minus after zeroing the label features of a
     random other class, sparing the image's own class's label features.
     """
-    labels = torch.as_tensor(labels, dtype=torch.long)
+    labels, targets, correct = _setup(z, labels, classifier, decode, label_feats, max(ks), seed)
+    yc, tc = labels[correct], targets[correct]
     n_classes = classifier.shape[1]
-    if z.shape[0] != labels.shape[0]:
-        raise ShapeMismatchError(f"{z.shape[0]} codes but {labels.shape[0]} labels")
-    if max(ks) > label_feats.shape[1]:
-        raise BadSpecError(f"k = {max(ks)} needs at least that many label features per class")
-    targets = random_targets(labels, n_classes, seed)
-    base = predict(decode(z), classifier)
-    correct = base == labels
-    zc, yc, tc = z[correct], labels[correct], targets[correct]
-    rows = torch.nonzero(correct).flatten()
     out = {"n_images": int(z.shape[0]), "n_correct": int(correct.sum()), "n_classes": n_classes,
            "base_accuracy": float(correct.float().mean()), "chance": 1.0 / n_classes,
            "strengths": [float(s) for s in strengths], "suppression": {}, "steering": {}, "collateral": {}}
@@ -92,7 +86,7 @@ def steering_curves(z: torch.Tensor, labels: torch.Tensor, classifier: torch.Ten
         lf = label_feats[:, :k]
         sup, steer = [], []
         for s in strengths:
-            pred = predict(decode(edit_codes(zc, lf[yc], lf[tc], float(s)), rows), classifier) if len(yc) else yc
+            pred = _steered(z, correct, yc, tc, lf, s, decode, classifier)
             sup.append(float((pred != yc).float().mean()) if len(yc) else float("nan"))
             steer.append(float((pred == tc).float().mean()) if len(yc) else float("nan"))
         out["suppression"][str(k)], out["steering"][str(k)] = sup, steer
@@ -101,8 +95,40 @@ def steering_curves(z: torch.Tensor, labels: torch.Tensor, classifier: torch.Ten
     return out
 
 
+def steering_hits(z: torch.Tensor, labels: torch.Tensor, classifier: torch.Tensor, decode: Decoder,
+                  label_feats: torch.Tensor, k: int, strength: float, seed: int = 0) -> np.ndarray:
+    """Per image: 1.0 if the edit at (k, strength) makes it predicted as its target, 0.0 if not,
+    NaN if the unedited model misclassifies it. Its nanmean is steering_curves' steering[k][s]
+    (same targets, same seed); the per-image form is what the bootstrap resamples."""
+    labels, targets, correct = _setup(z, labels, classifier, decode, label_feats, k, seed)
+    out = np.full(z.shape[0], np.nan)
+    pred = _steered(z, correct, labels[correct], targets[correct], label_feats[:, :k], strength, decode, classifier)
+    out[correct.numpy()] = (pred == targets[correct]).double().numpy()
+    return out
+
+
+def _setup(z, labels, classifier, decode, label_feats, k_max, seed):
+    """(labels, seeded targets, correctly classified mask) after checking the inputs."""
+    labels = torch.as_tensor(labels, dtype=torch.long)
+    if z.shape[0] != labels.shape[0]:
+        raise ShapeMismatchError(f"{z.shape[0]} codes but {labels.shape[0]} labels")
+    if k_max > label_feats.shape[1]:
+        raise BadSpecError(f"k = {k_max} needs at least that many label features per class")
+    targets = random_targets(labels, classifier.shape[1], seed)
+    return labels, targets, predict(decode(z), classifier) == labels
+
+
+def _steered(z, correct, yc, tc, lf, s, decode, classifier):
+    """Predictions for the correctly classified images after suppress-then-boost at strength s."""
+    if not len(yc):
+        return yc
+    rows = torch.nonzero(correct).flatten()
+    return predict(decode(edit_codes(z[correct], lf[yc], lf[tc], float(s)), rows), classifier)
+
+
 def ablation_faithfulness(z: torch.Tensor, decode: Decoder, word_text: torch.Tensor, labelled: torch.Tensor,
-                          seed: int = 0, max_pairs: int = 20000, chunk: int = 2048, n_min: int = 3) -> dict:
+                          seed: int = 0, max_pairs: int = 20000, chunk: int = 2048, n_min: int = 3,
+                          b: int = DEFAULT_B) -> dict:
     """Removing a feature vs removing a random other active feature, measured on its label word.
 
     For (image i, labelled feature f active on i): drop = cos(D(z_i), w_f) - cos(D(z_i - z_if e_f), w_f),
@@ -112,12 +138,14 @@ def ablation_faithfulness(z: torch.Tensor, decode: Decoder, word_text: torch.Ten
     removing a random feature often *raises* the similarity, and a ratio to a non-positive
     number means nothing), the win rate (share of pairs whose label drop exceeds the random
     drop; 0.5 = no better than random) and the share of features (>= n_min pairs) whose own
-    mean drop beats the random one.
+    mean drop beats the random one. `win_rate_interval` and `ratio_interval`: 95% bootstrap
+    over images (b resamples, seeded; a pair counts as often as its image is drawn).
     """
     pairs = _pairs(z, labelled, seed, max_pairs)
     if pairs is None:
         return {"n_pairs": 0, "ratio": None, "win_rate": None, "mean_drop_label": None, "mean_drop_random": None,
-                "share_features_label_beats_random": None, "n_features": 0}
+                "share_features_label_beats_random": None, "n_features": 0, "win_rate_interval": None,
+                "ratio_interval": None}
     i, f, g = pairs
     own, rnd = [], []
     for a in range(0, len(i), chunk):
@@ -128,10 +156,18 @@ def ablation_faithfulness(z: torch.Tensor, decode: Decoder, word_text: torch.Ten
     own, rnd = torch.cat(own).double(), torch.cat(rnd).double()
     per_f = _per_feature(f, own, rnd, n_min)
     mean_rnd = float(rnd.mean())
+    win, o, r = (own > rnd).double().numpy(), own.numpy(), rnd.numpy()
+    n_img = z.shape[0]
     return {"n_pairs": int(len(i)), "mean_drop_label": float(own.mean()), "mean_drop_random": mean_rnd,
             "ratio": float(own.mean()) / mean_rnd if mean_rnd > 0 else None,
-            "win_rate": float((own > rnd).double().mean()),
-            "share_features_label_beats_random": per_f[0], "n_features": per_f[1]}
+            "win_rate": float(win.mean()),
+            "share_features_label_beats_random": per_f[0], "n_features": per_f[1],
+            "win_rate_interval": grouped_interval(i.numpy(), n_img, lambda w: (w @ win) / w.sum(), b, seed),
+            "ratio_interval": grouped_interval(i.numpy(), n_img, lambda w: _ratio(w @ o, w @ r), b, seed)}
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else float("nan")
 
 
 def _pairs(z, labelled, seed, max_pairs):

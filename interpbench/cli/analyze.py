@@ -18,7 +18,8 @@ def _floats(text: str) -> tuple[float, ...]:
 def run(
     model: Annotated[list[str], typer.Argument(help="Model specs (e.g. shapes:dense shapes:sparse shapes:sae).")],
     dataset: Annotated[str, typer.Option(help="Data spec with Shapes ground truth.")] = "shapes",
-    n_images: Annotated[int, typer.Option(help="Eval images.")] = 1000,
+    n_images: Annotated[int, typer.Option(help="Eval images (evaluate's default, so the leaderboard rows match).")]
+    = 2000,
     what: Annotated[str, typer.Option(help="Comma list: steering, latent.")] = "steering,latent",
     strengths: Annotated[str, typer.Option(help="Steering strengths s (boost = s x image's max activation).")]
     = "0,0.5,1,2,4,8",

@@ -9,6 +9,7 @@ from interpbench.errors import InterpbenchError, MissingFileError
 from interpbench.ioutils import atomic_write_text
 from interpbench.leaderboard import plots
 from interpbench.leaderboard.columns import DOCS_URL
+from interpbench.leaderboard.merge import analysis_note, attach_analyses
 from interpbench.leaderboard.tables import (
     ID_FIELDS,
     csv_text,
@@ -42,7 +43,8 @@ def load_records(results_dir: Path) -> tuple[list[dict], list[tuple[Path, str]]]
         why = f"; skipped {len(skipped)} unreadable files" if skipped else ""
         raise MissingFileError(results_dir, f"at least one valid results JSON{why}",
                                "run `interpbench evaluate --results DIR` first")
-    return records, skipped
+    records, unused = attach_analyses(records)  # `interpbench analyze run` records join their model's row
+    return records, skipped + unused
 
 
 def plot_labels(records: list[dict]) -> list[str]:
@@ -76,7 +78,7 @@ def _dataset_page(name: str, records: list[dict], stem: str, docs_url: str) -> t
     rows = sort_rows([record_row(r) for r in records])
     identity = ", ".join(sorted({f"`{settings_hash(r['dataset'].get('identity', ''))}`" for r in records}))
     intro = (f"Data set `{name}` (identity hash {identity}). "
-             f"Full precision: [{stem}.csv]({stem}.csv).")
+             f"Full precision: [{stem}.csv]({stem}.csv). {analysis_note(records)}").rstrip()
     text = markdown_table(f"Leaderboard: {name}", rows, ID_FIELDS[:2] + ID_FIELDS[3:], intro, docs_url)
     figs = "\n".join(f"### {title}\n\n![{title}]({stem}-{plot}.png)\n" for plot, title in PLOTS)
     return text + "\n## Plots\n\n" + figs, csv_text(rows, ID_FIELDS)

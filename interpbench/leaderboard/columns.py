@@ -40,6 +40,29 @@ class Column:
         return {"max": " ↑", "min": " ↓"}.get(self.better, "")
 
 
+# Written by `interpbench analyze run` into RESULTS/<dataset>/analysis/ and joined to the
+# model's row by leaderboard/merge.py; "–" where the analyses were not run (or do not apply).
+_ANALYZE = " From `interpbench analyze run` (Shapes ground truth); – where not run."
+ANALYSIS_COLUMNS: tuple[Column, ...] = (
+    Column(("steerability",), "steer.", "max", "steerability",
+           "Zero-shot steering success of label features minus that of random features at the reference "
+           "point (default k = 2, s = 2), mean over attributes. An untrained CLIP scores as high: read it "
+           "beside zero-shot accuracy." + _ANALYZE),
+    Column(("ablation_win_rate",), "ablation win", "max", "ablation-faithfulness",
+           "Share of (image, feature) pairs where zeroing the feature lowers its label word's similarity "
+           "more than zeroing a random active feature (0.5 = random)." + _ANALYZE),
+    Column(("cluster_ari_mean",), "k-means ARI", "max", "kmeans-ari-nmi",
+           "Adjusted Rand index of k-means on the codes against each attribute's true values, mean over "
+           "attributes." + _ANALYZE),
+    Column(("cluster_nmi_mean",), "k-means NMI", "max", "kmeans-ari-nmi",
+           "Normalised mutual information of the same k-means clusters, mean over attributes." + _ANALYZE),
+    Column(("retrieval_p_at_k_codes",), "P@10", "max", "retrieval-precision",
+           "Share of an image's 10 nearest images by code cosine with the same attribute value, mean over "
+           "attributes." + _ANALYZE),
+    Column(("duplicate_share",), "dup. share", "min", "duplicate-features",
+           "Share of active features in groups firing on nearly the same images (default Jaccard > 0.9)." + _ANALYZE),
+)
+
 COLUMNS: tuple[Column, ...] = (
     Column(("clarity",), "Clarity", "max", "clarity",
            "Mean pairwise cosine of judge embeddings of the images each feature fires on (tau, n_min)."),
@@ -60,6 +83,7 @@ COLUMNS: tuple[Column, ...] = (
            "Mean top-1 zero-shot accuracy over attributes, through clip-benchmark."),
     Column(("fvu",), "FVU", "min", "reconstruction-fvu",
            "Fraction of variance unexplained by the SAE reconstruction (SAEs only)."),
+    *ANALYSIS_COLUMNS,
 )
 
 
