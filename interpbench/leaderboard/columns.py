@@ -58,8 +58,12 @@ COLUMNS: tuple[Column, ...] = (
            "Share of covered concepts whose best feature's top word names the concept (Shapes only)."),
     Column(("zeroshot_mean",), "zero-shot", "max", "zero-shot-accuracy",
            "Mean top-1 zero-shot accuracy over attributes, through clip-benchmark."),
-    Column(("fvu",), "FVU", "min", "reconstruction-fvu",
-           "Fraction of variance unexplained by the SAE reconstruction (SAEs only)."),
+    Column(("fvu",), "FVU (nMSE)", "min", "reconstruction-fvu",
+           "Per sample mean((x - x_hat)^2) / mean(x^2), averaged (MSAE's normalized_mean_squared_error; "
+           "no mean subtraction) (SAEs only)."),
+    Column(("fvu_msae",), "FVU (var)", "min", "reconstruction-fvu",
+           "Per sample Var_d(x - x_hat) / Var_d(x), averaged (MSAE's explained_variance_full, the number "
+           "its evaluation script reports) (SAEs only)."),
 )
 
 

@@ -57,10 +57,17 @@ class MetricSuite:
     """All image-side, paired and reconstruction metrics of one representation."""
 
     def __init__(self, n_features: int, judge_dim: int, config: SuiteConfig | None = None,
-                 concept_names: list[str] | None = None, label_text_judge=None):
+                 concept_names: list[str] | None = None, label_text_judge=None, label_similarity: str = "cosine"):
+        """label_similarity: how label correlation scores an image against a word, "cosine" of
+        the judge's image and text embeddings, or "dot" of the raw judge image vector with the
+        word's unit vector (the ground-truth judge: a 0/1 concept vector with a word's one-hot
+        concept gives the concept's presence in the image)."""
+        if label_similarity not in ("cosine", "dot"):
+            raise ConfigError(f"label_similarity={label_similarity!r}: expected 'cosine' or 'dot'.")
         self.cfg = config or SuiteConfig()
         self.n_features, self.judge_dim = int(n_features), int(judge_dim)
         self.label_text_judge = label_text_judge
+        self.label_similarity = label_similarity
         c = self.cfg
         self.clarity = ClarityAccumulator(n_features, judge_dim, c.tau, c.n_min)
         self.topn = TopNAccumulator(n_features, c.top_n, judge_dim, c.tau)
@@ -78,13 +85,14 @@ class MetricSuite:
     # ---- streaming -------------------------------------------------------------------
     def update_images(self, features, judge, ids, concepts=None) -> None:
         """features [B, F]; judge [B, d] raw judge image embeddings; ids [B] global image ids."""
-        emb = unit_rows(to_matrix(judge, "judge", self.judge_dim), "judge")
+        raw = to_matrix(judge, "judge", self.judge_dim)
+        emb = unit_rows(raw, "judge")
         check_rows(features, emb, "features", "judge")
         ids = to_ids(ids, "ids", emb.shape[0])
         e = to_entries(features, "features", self.n_features, self.cfg.nonnegative, ids)
         self.clarity.update(e, emb)
         self.topn.update(e, ids, emb)
-        self.labelcorr.update(e, emb)
+        self.labelcorr.update(e, emb if self.label_similarity == "cosine" else raw)
         if self.gt is not None:
             if concepts is None:
                 raise ShapeMismatchError("update_images: this suite has concept names, so every batch needs "
@@ -121,7 +129,8 @@ class MetricSuite:
 
     def merge(self, other: MetricSuite) -> None:
         """Add another shard's state (same config, features and judge)."""
-        if (other.n_features, other.judge_dim, other.cfg) != (self.n_features, self.judge_dim, self.cfg):
+        if ((other.n_features, other.judge_dim, other.cfg, other.label_similarity)
+                != (self.n_features, self.judge_dim, self.cfg, self.label_similarity)):
             raise ShapeMismatchError("MetricSuite.merge: the other suite has a different config, feature "
                                      "count or judge dimension.")
         for name in ("clarity", "topn", "labelcorr", "modality", "paired"):
