@@ -49,7 +49,11 @@ COLUMNS: tuple[Column, ...] = (
            "Share of features that fire on at least n_min images.", percent=True),
     Column(("l0",), "L0", "min", "l0", "Mean number of features above tau per image.", digits=1),
     Column(("multimodal_fraction",), "multimodal", "max", "multimodal-fraction",
-           "Share of scored features whose modality score lies in the band [0.1, 0.9]."),
+           "Share of scored features whose modality score (on per-tower normalised activations) lies in the "
+           "band [0.1, 0.9]. Per-tower marginals only: shuffling the captions does not change it."),
+    Column(("paired_multimodality",), "paired multimodal", "max", "paired-multimodality",
+           "Mean over image-caption pairs of cos(image, own caption) - cos(image, a deranged caption), on "
+           "feature activations; chance 0."),
     Column(("label_correlation_mean", "label_corr_mean"), "label corr.", "max", "label-correlation",
            "Mean Pearson correlation between a feature's activations and its top word's judge similarity."),
     Column(("gt_coverage",), "GT coverage", "max", "ground-truth-coverage",
