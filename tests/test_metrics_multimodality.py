@@ -176,9 +176,13 @@ def test_paired_accumulator_shards_in_any_order_equal_one_pass():
     for acc, sl in ((b, slice(50, 90)), (a, slice(0, 50))):
         acc.update(e(img[sl]), e(txt[sl]), e(txt[pi][sl]), e(txt[pi2][sl]), ids=np.arange(90)[sl])
     b.merge(a)
-    r = b.result()
-    assert r.paired == pytest.approx(one.paired, abs=1e-12)
-    np.testing.assert_allclose(r.per_pair, one.per_pair, atol=1e-12)  # pair-id order, not arrival order
+    restored = PairedAccumulator(12)
+    restored.load_state_dict(b.state_dict())  # a checkpoint round trip keeps everything
+    for acc in (b, restored):
+        r = acc.result()
+        assert r.paired == pytest.approx(one.paired, abs=1e-12)
+        np.testing.assert_allclose(r.per_pair, one.per_pair, atol=1e-12)  # pair-id order, not arrival order
+        np.testing.assert_allclose(r.per_feature, one.per_feature, atol=1e-12)
 
 
 def _suite_numbers(img, txt, scale_img=1.0, scale_txt=1.0):

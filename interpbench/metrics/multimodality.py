@@ -184,7 +184,7 @@ class PairedAccumulator:
     """The paired multimodality score and its shuffled-caption control (module docstring).
 
     Keeps two floats per pair (for the bootstrap over pairs), so its state grows with N
-    like the ground-truth accumulator's, at 16 bytes a pair."""
+    like the ground-truth accumulator's, at 24 bytes a pair (id, value, control)."""
 
     def __init__(self, n_features: int):
         self.n_features = n_features
@@ -224,6 +224,19 @@ class PairedAccumulator:
         self._diff += other._diff
         self._ctrl += other._ctrl
         self._next_id = max(self._next_id, other._next_id)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        cat = lambda xs, dtype: torch.cat(xs) if xs else torch.zeros(0, dtype=dtype)  # noqa: E731
+        return {"part": self.part.clone(), "ids": cat(self._ids, torch.int64), "diff": cat(self._diff, torch.float64),
+                "ctrl": cat(self._ctrl, torch.float64), "next_id": torch.tensor(self._next_id)}
+
+    def load_state_dict(self, sd: dict[str, torch.Tensor]) -> None:
+        if sd["part"].shape != (self.n_features,):
+            raise ShapeMismatchError(f"PairedAccumulator.load_state_dict: {tuple(sd['part'].shape)} features; "
+                                     f"expected ({self.n_features},).")
+        self.part = sd["part"].clone()
+        self._ids, self._diff, self._ctrl = [sd["ids"].clone()], [sd["diff"].clone()], [sd["ctrl"].clone()]
+        self._next_id = int(sd["next_id"])
 
     def result(self) -> PairedResult:
         if not self._ids:
