@@ -102,12 +102,11 @@ def caption_features(rep, source, settings, ctx) -> torch.Tensor | None:
 
 def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
     from interpbench.metrics.label_correlation import label_text_from_vocab
+    from interpbench.metrics.multimodality import pairing_derangement
     from interpbench.metrics.suite import MetricSuite, SuiteConfig
 
     cfg = SuiteConfig(tau=settings.tau, n_min=settings.n_min, top_n=settings.top_n, band=tuple(settings.band),
                       top_k_words=settings.top_k_words, corr_threshold=settings.corr_threshold, seed=settings.seed)
-    from interpbench.metrics.multimodality import pairing_derangement
-
     vjudge = vocab_judge(labels, settings, ctx, source)
     label_text = label_text_from_vocab(labels["labels"], vjudge) if vjudge is not None else None
     # ground truth: label correlation is with the labelled concept's presence (0/1), not a cosine

@@ -55,7 +55,8 @@ COLUMNS: tuple[Column, ...] = (
            "Mean over image-caption pairs of cos(image, own caption) - cos(image, a deranged caption), on "
            "feature activations; chance 0."),
     Column(("label_correlation_mean", "label_corr_mean"), "label corr.", "max", "label-correlation",
-           "Mean Pearson correlation between a feature's activations and its top word's judge similarity."),
+           "Mean Pearson correlation between a feature's activations and its top word's judge similarity "
+           "(ground-truth judge: whether the word's concept is in the image)."),
     Column(("gt_coverage",), "GT coverage", "max", "ground-truth-coverage",
            "Share of ground-truth concepts detected by some feature with AUROC >= 0.9 (Shapes only)."),
     Column(("gt_label_accuracy",), "GT label acc.", "max", "label-accuracy",
