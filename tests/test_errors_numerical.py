@@ -75,3 +75,37 @@ def test_non_finite_judge_input_to_the_metrics_is_named():
     judge[3, 1] = math.nan
     with pytest.raises(NumericalError, match="row 3"):
         suite.update_images(torch.ones(5, 4), judge, torch.arange(5))
+
+
+def test_tau_is_compared_in_the_inputs_precision_not_after_a_float32_cast():
+    from interpbench.metrics.clarity import clarity
+
+    judge = np.eye(4)
+    # float64 values that all round to float32(0.001): only the one above tau counts
+    acts = np.zeros((4, 3))
+    acts[:2, 0] = 0.0010000001  # > tau
+    acts[:2, 1] = 0.001  # == tau: not above
+    acts[:2, 2] = 0.00099999999999  # < tau, rounds up to float32(0.001) > tau
+    r = clarity(acts, judge, tau=0.001)
+    assert r.counts.tolist() == [2, 0, 0]
+    assert r.l0 == pytest.approx(2 / 4)
+    # float32 input: its values are exact, so the comparison is exact too
+    f32 = np.zeros((4, 1), dtype=np.float32)
+    f32[:2, 0] = np.float32(0.001)  # 0.0010000000474974513 > 0.001
+    assert clarity(f32, judge, tau=0.001).counts.tolist() == [2]
+    assert clarity(f32, judge, tau=float(np.float32(0.001))).counts.tolist() == [0]
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_a_finite_value_beyond_float32_is_not_called_nan_or_inf(as_tensor):
+    from interpbench.metrics._inputs import to_entries
+
+    x = np.zeros((3, 2))
+    x[2, 1] = 1e39
+    x = torch.tensor(x) if as_tensor else x
+    with pytest.raises(NumericalError) as err:
+        to_entries(x, "features", 2)
+    msg = str(err.value)
+    assert "row 2" in msg and "1e+39" in msg and "float32" in msg and "NaN or inf" not in msg
+    with pytest.raises(NumericalError, match="NaN or inf"):
+        to_entries(np.array([[0.0, np.inf]]), "features", 2)

@@ -37,13 +37,18 @@ def _run(args):
 def test_evaluate_then_leaderboard_trajectory_explore(checkpoints, tmp_path, monkeypatch):
     monkeypatch.setenv("INTERPBENCH_CACHE", str(tmp_path / "cache"))
     results = tmp_path / "results"
-    common = ["--n-images", "32", "--judge", "groundtruth", "--results", str(results)]
+    common = ["--n-images", "32", "--results", str(results)]  # the default judge: ground truth
     specs = [f"openclip:local-dir:{checkpoints / f'run{s}'}" for s in (4, 8)]
     _run(["evaluate", *sum((["--model", s] for s in specs), []), *common, "--quiet", "--device", "cpu"])
     records, skipped = read_results(results)
     assert skipped == [] and sorted(r["model"]["spec"] for r in records) == sorted(specs)
     for r in records:  # the documented schema fields are present
         assert {"timing", "device", "environment", "per_feature_file", "labels_file"} <= set(r)
+        assert r["settings"]["judge"] == "groundtruth"
+        m, ci = r["metrics"], r["intervals"]["paired_multimodality"]
+        assert ci["method"] == "bootstrap-pairs" and ci["lo"] <= m["paired_multimodality"] <= ci["hi"]
+        assert set(r["controls"]["shuffled_pairs"]) == {"paired_multimodality", "multimodal_fraction",
+                                                        "modality_score_median"}
 
     _run(["leaderboard", "--results", str(results), "--out", str(tmp_path / "lb")])
     rows = list(csv.DictReader((tmp_path / "lb" / "shapes-eval.csv").open()))
@@ -51,6 +56,7 @@ def test_evaluate_then_leaderboard_trajectory_explore(checkpoints, tmp_path, mon
     for row in rows:
         assert float(row["clarity"]) == pytest.approx(by_spec[row["model"]]["clarity"])
     assert (tmp_path / "lb" / "shapes-eval-modality-density.png").stat().st_size > 1000
+    assert "Judge (Clarity, label correlation): `groundtruth`" in (tmp_path / "lb" / "shapes-eval.md").read_text()
 
     _run(["trajectory", "--results", str(results), "--out", str(tmp_path / "traj"), "--feature", "0"])
     (csv_path,) = (tmp_path / "traj").glob("*-metrics.csv")

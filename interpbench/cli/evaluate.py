@@ -17,8 +17,9 @@ def evaluate(
                                           "table:FILE, coco:FILE, wds:SHARDS, clip_benchmark:NAME "
                                           "(docs/data.md).")] = "shapes",
     n_images: Annotated[int, typer.Option(help="Number of images to evaluate on.")] = 2000,
-    judge: Annotated[str, typer.Option(help="Judge model spec for Clarity and label correlation, "
-                                       "or 'groundtruth' (Shapes concept vectors).")] = "shapes:dense",
+    judge: Annotated[str, typer.Option(help="Judge for Clarity and label correlation: 'groundtruth' (the "
+                                       "data set's concept vectors; Shapes) or a model spec that is not "
+                                       "being ranked. Data without ground truth needs a model spec.")] = "groundtruth",
     vocab: Annotated[str, typer.Option(help="Vocabulary name (see `interpbench vocab list`) or a text file.")] = "shapes",
     template: Annotated[str, typer.Option(help="Prompt template for vocabulary words, e.g. 'a photo of a {}'.")] = "{}",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",

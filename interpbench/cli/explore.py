@@ -50,7 +50,7 @@ def explore(
     rank: Annotated[str, typer.Option(help="'active' (mean activation) or 'clarity'.")] = "active",
     n_top_images: Annotated[int, typer.Option(help="Images per card.")] = 16,
     results: Results = Path("results"), out: Out = Path("explore"), dataset: Dataset = "shapes",
-    n_images: NImages = 2000, judge: Judge = "shapes:dense", vocab: Vocab = "shapes", template: Template = "{}",
+    n_images: NImages = 2000, judge: Judge = "groundtruth", vocab: Vocab = "shapes", template: Template = "{}",
     seed: Seed = 0, device: Device = "auto", cache_dir: CacheDir = None,
 ):
     """Write a PNG card per feature (top images, top words, modality score, Clarity) and index.html."""
@@ -80,7 +80,7 @@ def search(
     depth: Annotated[int, typer.Option(help="Match WORD among each feature's first DEPTH top words "
                                        "(1 = its label only).")] = 1,
     results: Results = Path("results"), out: Out = Path("explore"), dataset: Dataset = "shapes",
-    n_images: NImages = 2000, judge: Judge = "shapes:dense", vocab: Vocab = "shapes", template: Template = "{}",
+    n_images: NImages = 2000, judge: Judge = "groundtruth", vocab: Vocab = "shapes", template: Template = "{}",
     seed: Seed = 0, device: Device = "auto", cache_dir: CacheDir = None,
 ):
     """Find images where features labelled WORD fire; show each image's top 10 concepts."""

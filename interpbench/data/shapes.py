@@ -350,6 +350,24 @@ def concept_vector(objects: list[ShapesObject], background: str) -> np.ndarray:
     return v
 
 
+def word_concept_matrix(words: list[str], concept_names=CONCEPTS) -> np.ndarray:
+    """[V, C] float32: 1 where word v names concept c ("attribute:value": the value itself or
+    one of its SYNONYMS; case and spacing ignored), else 0. A word that names no concept
+    gets a zero row. The ground-truth judge's "text embedding" of a word."""
+    def norm(w: str) -> str:
+        return " ".join(w.lower().split())
+
+    names: dict[str, list[int]] = {}
+    for c, concept in enumerate(concept_names):
+        value = concept.split(":", 1)[-1]
+        for w in dict.fromkeys((value, *SYNONYMS.get(value, ()))):
+            names.setdefault(norm(w), []).append(c)
+    out = np.zeros((len(words), len(concept_names)), dtype=np.float32)
+    for v, word in enumerate(words):
+        out[v, names.get(norm(word), [])] = 1.0
+    return out
+
+
 def concept_words() -> list[str]:
     """Every concept word and synonym, deduplicated, in a fixed order (the `shapes` vocab)."""
     seen: dict[str, None] = {}

@@ -25,7 +25,7 @@ class EvalSettings:
     dataset: str = "shapes"
     n_images: int = 2000
     seed: int = 0
-    judge: str = "shapes:dense"  # model spec, or "groundtruth" (Shapes concept vectors)
+    judge: str = "groundtruth"  # Shapes concept vectors (no contestant judges itself), or a model spec
     vocab: str = "shapes"
     template: str = "{}"
     tau: float = 0.001
@@ -90,13 +90,14 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     torch.manual_seed(settings.seed)
     rep = load_representation(spec, offline=ctx.offline)
     source = load_source(settings.dataset, settings.n_images, settings.seed)
+    steps.check_judge(source, settings)
     # Read before extraction, so a missing vocabulary fails in seconds rather than after minutes.
     words = steps.vocab_words(settings) if rep.meta.has_text else None
     cache = steps.extract(rep, source, settings, ctx)
     judge = steps.judge_embeddings(source, settings, ctx)
     labels = steps.vocabulary_labels(rep, words, settings, ctx)
     text_feats = steps.caption_features(rep, source, settings, ctx)
-    metrics, per_feature = steps.run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx)
+    metrics, per_feature, extras = steps.run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx)
     if settings.zeroshot:
         metrics.update(steps.zeroshot(rep, source, cache, settings, ctx))
     record = {
@@ -107,6 +108,8 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
         "settings": settings.record(),
         "seed": settings.seed,
         "metrics": metrics,
+        "intervals": extras["intervals"],  # metric key -> metrics.bootstrap.interval_record
+        "controls": extras["controls"],  # control name -> {metric key: value}, e.g. "shuffled_pairs"
         "timing": {"wall_time_s": round(time.time() - t0, 2)},
         "device": str(ctx.device),
         "environment": {"python": platform.python_version(), "torch": torch.__version__,

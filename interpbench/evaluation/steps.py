@@ -32,14 +32,20 @@ def _judge_rep(settings, ctx):
     return _JUDGES[settings.judge]
 
 
+def check_judge(source, settings) -> None:
+    """Fail in seconds, before any extraction, when the judge cannot judge this data set."""
+    if settings.judge == "groundtruth" and source.concept_names is None:
+        from interpbench.errors import BadSpecError
+
+        raise BadSpecError(f"--judge groundtruth (the default) needs a data set with ground-truth concepts; "
+                           f"{source.name} has none. Pass --judge MODEL_SPEC: a CLIP model that is not among "
+                           "the models being ranked (docs/metrics.md#judge)")
+
+
 def judge_embeddings(source, settings, ctx) -> torch.Tensor:
     """[N, d_judge] judge image embeddings (or ground-truth concept vectors)."""
     if settings.judge == "groundtruth":
-        if source.concept_names is None:
-            from interpbench.errors import BadSpecError
-
-            raise BadSpecError(f"--judge groundtruth needs a data set with ground-truth concepts; "
-                               f"{source.name} has none")
+        check_judge(source, settings)
         return torch.stack([torch.from_numpy(source.concepts(i)) for i in range(len(source))]).float()
     judge = _judge_rep(settings, ctx)
     cache = extract(judge, source, settings, ctx)
@@ -66,10 +72,15 @@ def vocabulary_labels(rep, words: list[str] | None, settings, ctx) -> dict | Non
     return {"words": words, "labels": top_k_words(word_feats, k=settings.top_k_words, n_features=rep.n_features)}
 
 
-def vocab_judge(labels, settings, ctx) -> torch.Tensor | None:
-    """[V, d_judge] judge text embeddings of the vocabulary (None without labels or a text judge)."""
-    if labels is None or settings.judge == "groundtruth":
+def vocab_judge(labels, settings, ctx, source=None) -> torch.Tensor | None:
+    """[V, d_judge] judge text embeddings of the vocabulary (None without labels or a text judge).
+    The ground-truth judge's "embedding" of a word is the 0/1 vector of the concepts it names."""
+    if labels is None:
         return None
+    if settings.judge == "groundtruth":
+        from interpbench.data.shapes import word_concept_matrix
+
+        return torch.from_numpy(word_concept_matrix(labels["words"], source.concept_names))
     from interpbench.vocab import encode_vocab
 
     judge = _judge_rep(settings, ctx)
@@ -91,14 +102,19 @@ def caption_features(rep, source, settings, ctx) -> torch.Tensor | None:
 
 def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
     from interpbench.metrics.label_correlation import label_text_from_vocab
+    from interpbench.metrics.multimodality import pairing_derangement
     from interpbench.metrics.suite import MetricSuite, SuiteConfig
 
     cfg = SuiteConfig(tau=settings.tau, n_min=settings.n_min, top_n=settings.top_n, band=tuple(settings.band),
                       top_k_words=settings.top_k_words, corr_threshold=settings.corr_threshold, seed=settings.seed)
-    vjudge = vocab_judge(labels, settings, ctx)
+    vjudge = vocab_judge(labels, settings, ctx, source)
     label_text = label_text_from_vocab(labels["labels"], vjudge) if vjudge is not None else None
+    # ground truth: label correlation is with the labelled concept's presence (0/1), not a cosine
+    similarity = "dot" if settings.judge == "groundtruth" else "cosine"
     suite = MetricSuite(rep.n_features, judge.shape[1], config=cfg, concept_names=source.concept_names,
-                        label_text_judge=label_text)
+                        label_text_judge=label_text, label_similarity=similarity)
+    # the paired score's shuffled captions: a fixed seeded derangement over all pairs (global ids)
+    perm = pairing_derangement(len(source), settings.seed) if text_feats is not None else None
     advance = ctx_task(ctx, f"metrics {rep.meta.name}", len(source))
     for feats, t in iter_image_chunks(cache, rep.n_features):
         idx = t["index"]
@@ -107,13 +123,15 @@ def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
             concepts = torch.stack([torch.from_numpy(source.concepts(int(i))) for i in idx]).float()
         suite.update_images(feats, judge[idx], idx, concepts=concepts)
         if text_feats is not None:
-            suite.update_pairs(feats, text_feats[idx])
+            shuffled = None if perm is None else tuple(text_feats[torch.from_numpy(p[idx.numpy()])] for p in perm)
+            suite.update_pairs(feats, text_feats[idx], shuffled=shuffled, ids=idx)
         if "sae_input" in t:
             suite.update_reconstruction(t["sae_input"], t["sae_recon"], feats)
         advance(len(idx))
     suite = merge_across_ranks(suite)  # distributed runs: every rank scored its own chunks
-    return suite.finalize(labels=labels["labels"] if labels else None,
-                          vocab=labels["words"] if labels else None, vocab_text_judge=vjudge)
+    metrics, per_feature = suite.finalize(labels=labels["labels"] if labels else None,
+                                          vocab=labels["words"] if labels else None, vocab_text_judge=vjudge)
+    return metrics, per_feature, suite.extras()
 
 
 def zeroshot(rep, source, cache, settings, ctx) -> dict:

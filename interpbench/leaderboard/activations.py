@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from interpbench.extraction.extract import iter_image_chunks
+from interpbench.metrics._inputs import float32_floor
 
 
 def feature_stats(cache, n_features: int, tau: float) -> tuple[np.ndarray, np.ndarray]:
@@ -19,7 +20,7 @@ def feature_stats(cache, n_features: int, tau: float) -> tuple[np.ndarray, np.nd
     n = 0
     for feats, _ in iter_image_chunks(cache, n_features):
         total += feats.double().sum(0)
-        fires += (feats > tau).sum(0)
+        fires += (feats > float32_floor(tau)).sum(0)  # exact for float32 values, as the metrics compare
         n += feats.shape[0]
     return (total / max(n, 1)).numpy(), fires.numpy()
 

@@ -77,7 +77,7 @@ def dataset_plots(records: list[dict], out_dir: Path, stem: str, report: Leaderb
 def _dataset_page(name: str, records: list[dict], stem: str, docs_url: str) -> tuple[str, str]:
     rows = sort_rows([record_row(r) for r in records])
     identity = ", ".join(sorted({f"`{settings_hash(r['dataset'].get('identity', ''))}`" for r in records}))
-    intro = (f"Data set `{name}` (identity hash {identity}). "
+    intro = (f"Data set `{name}` (identity hash {identity}). {judges_line(records)} "
              f"Full precision: [{stem}.csv]({stem}.csv). {analysis_note(records)}").rstrip()
     text = markdown_table(f"Leaderboard: {name}", rows, ID_FIELDS[:2] + ID_FIELDS[3:], intro, docs_url)
     figs = "\n".join(f"### {title}\n\n![{title}]({stem}-{plot}.png)\n" for plot, title in PLOTS)
@@ -102,7 +102,7 @@ def build_leaderboard(results_dir: Path, out_dir: Path, docs_url: str = DOCS_URL
             dataset_plots(group, out_dir, stem, report)
         index.append(f"- [{name}]({stem}.md) ([CSV]({stem}.csv))")
     rows = overall_rows([record_row(r) for r in records])
-    intro = "Mean of each metric over a model's results on all data sets (column `datasets`)."
+    intro = f"Mean of each metric over a model's results on all data sets (column `datasets`). {judges_line(records)}"
     page = markdown_table("Leaderboard: overall", rows, ("model", "kind", "datasets"), intro, docs_url)
     report.written += _write(out_dir, "overall", page, csv_text(rows, ("model", "kind", "datasets")))
     # other reports that live in the same folder (analyses/, decomposition/) get a link too
@@ -111,6 +111,13 @@ def build_leaderboard(results_dir: Path, out_dir: Path, docs_url: str = DOCS_URL
     atomic_write_text(out_dir / "README.md", "\n".join(index) + "\n")
     report.written.append(out_dir / "README.md")
     return report
+
+
+def judges_line(records: list[dict]) -> str:
+    """Who judged Clarity and label correlation (also the `judge` column): a judge that is also
+    a ranked model would score that model in its own embedding space."""
+    judges = sorted({str(r["settings"].get("judge", "")) for r in records})
+    return f"Judge (Clarity, label correlation): {', '.join(f'`{j}`' for j in judges)}."
 
 
 def _write(out_dir: Path, stem: str, page: str, table_csv: str) -> list[Path]:

@@ -72,17 +72,26 @@ COLUMNS: tuple[Column, ...] = (
            "Share of features that fire on at least n_min images.", percent=True),
     Column(("l0",), "L0", "min", "l0", "Mean number of features above tau per image.", digits=1),
     Column(("multimodal_fraction",), "multimodal", "max", "multimodal-fraction",
-           "Share of scored features whose modality score lies in the band [0.1, 0.9]."),
+           "Share of scored features whose modality score (on per-tower normalised activations) lies in the "
+           "band [0.1, 0.9]. Per-tower marginals only: shuffling the captions does not change it."),
+    Column(("paired_multimodality",), "paired multimodal", "max", "paired-multimodality",
+           "Mean over image-caption pairs of cos(image, own caption) - cos(image, a deranged caption), on "
+           "feature activations; chance 0."),
     Column(("label_correlation_mean", "label_corr_mean"), "label corr.", "max", "label-correlation",
-           "Mean Pearson correlation between a feature's activations and its top word's judge similarity."),
+           "Mean Pearson correlation between a feature's activations and its top word's judge similarity "
+           "(ground-truth judge: whether the word's concept is in the image)."),
     Column(("gt_coverage",), "GT coverage", "max", "ground-truth-coverage",
            "Share of ground-truth concepts detected by some feature with AUROC >= 0.9 (Shapes only)."),
     Column(("gt_label_accuracy",), "GT label acc.", "max", "label-accuracy",
            "Share of covered concepts whose best feature's top word names the concept (Shapes only)."),
     Column(("zeroshot_mean",), "zero-shot", "max", "zero-shot-accuracy",
            "Mean top-1 zero-shot accuracy over attributes, through clip-benchmark."),
-    Column(("fvu",), "FVU", "min", "reconstruction-fvu",
-           "Fraction of variance unexplained by the SAE reconstruction (SAEs only)."),
+    Column(("fvu",), "FVU (nMSE)", "min", "reconstruction-fvu",
+           "Per sample mean((x - x_hat)^2) / mean(x^2), averaged (MSAE's normalized_mean_squared_error; "
+           "no mean subtraction) (SAEs only)."),
+    Column(("fvu_msae",), "FVU (var)", "min", "reconstruction-fvu",
+           "Per sample Var_d(x - x_hat) / Var_d(x), averaged (MSAE's explained_variance_full, the number "
+           "its evaluation script reports) (SAEs only)."),
     *ANALYSIS_COLUMNS,
 )
 

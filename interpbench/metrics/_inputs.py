@@ -28,14 +28,35 @@ class Entries:
     vals: torch.Tensor  # float32 [nnz]
     n_rows: int
     n_cols: int
+    exact: torch.Tensor | None = None  # float64 [nnz] input values, kept only where float32 rounded them
 
     def select(self, mask: torch.Tensor) -> Entries:
-        return Entries(self.rows[mask], self.cols[mask], self.vals[mask], self.n_rows, self.n_cols)
+        exact = None if self.exact is None else self.exact[mask]
+        return Entries(self.rows[mask], self.cols[mask], self.vals[mask], self.n_rows, self.n_cols, exact)
+
+    def above(self, tau: float) -> torch.Tensor:
+        """Mask of entries whose input value exceeds tau, compared exactly (not after rounding
+        to float32: 0.0010000001 > 0.001 even though both round to the same float32)."""
+        if self.exact is not None:
+            return self.exact > tau
+        return self.vals > float32_floor(tau)
 
     def to_dense(self) -> torch.Tensor:
         out = torch.zeros(self.n_rows, self.n_cols, dtype=torch.float32)
         out[self.rows, self.cols] = self.vals
         return out
+
+
+def float32_floor(x: float) -> float:
+    """The largest float32 <= x. For a float32 v, v > x exactly iff v > float32_floor(x), so a
+    float32 comparison against it is exact (comparing against float32(x) is not: it may round up)."""
+    t = np.float32(x)
+    if float(t) > x:
+        t = np.nextafter(t, np.float32(-np.inf))
+    return float(t)
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _row_label(row: int, ids: torch.Tensor | None) -> str:
@@ -61,7 +82,7 @@ def to_entries(x, name: str, n_features: int, nonnegative: bool = True,
         # CSR rows are already grouped; a coalesce (a sort of all entries) would cost more
         # than every accumulator's update together. Duplicate (row, col) entries are an error.
         _check_shape(tuple(x.shape), name, n_features)
-        crow, cols, vals = x.crow_indices().long(), x.col_indices().long(), x.values().float()
+        crow, cols, vals = x.crow_indices().long(), x.col_indices().long(), x.values()
         counts = crow[1:] - crow[:-1]
         rows = torch.repeat_interleave(torch.arange(x.shape[0]), counts)
         _check_csr_unique(rows, cols, name)
@@ -69,7 +90,7 @@ def to_entries(x, name: str, n_features: int, nonnegative: bool = True,
     elif isinstance(x, torch.Tensor) and x.layout != torch.strided:
         coo = x.to_sparse_coo().coalesce() if x.layout != torch.sparse_coo else x.coalesce()
         _check_shape(tuple(coo.shape), name, n_features)
-        idx, vals = coo.indices(), coo.values().float()
+        idx, vals = coo.indices(), coo.values()
         rows, cols = idx[0].long(), idx[1].long()
         n_rows = coo.shape[0]
     elif hasattr(x, "tocoo") and not isinstance(x, np.ndarray):  # scipy.sparse
@@ -77,12 +98,17 @@ def to_entries(x, name: str, n_features: int, nonnegative: bool = True,
         _check_shape(coo.shape, name, n_features)
         rows = torch.from_numpy(np.asarray(coo.row, dtype=np.int64))
         cols = torch.from_numpy(np.asarray(coo.col, dtype=np.int64))
-        vals = torch.from_numpy(np.asarray(coo.data, dtype=np.float32))
+        vals = torch.from_numpy(np.asarray(coo.data, dtype=np.float64) if coo.data.dtype != np.float32
+                                else coo.data)
         n_rows = coo.shape[0]
     else:
         dense = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
         _check_shape(tuple(dense.shape), name, n_features)
-        dense = dense.detach().float()
+        dense = dense.detach()
+        if not dense.is_floating_point():
+            dense = dense.double()
+        # finiteness is checked in the input's own precision: a float32 cast would turn a
+        # finite 1e39 into inf and misreport it as "NaN or inf"
         _check_finite_rows(torch.nonzero(~torch.isfinite(dense).all(dim=1)).flatten(), name,
                            "NaN or inf", ids)
         rows, cols = torch.nonzero(dense, as_tuple=True)
@@ -91,14 +117,34 @@ def to_entries(x, name: str, n_features: int, nonnegative: bool = True,
     bad = ~torch.isfinite(vals)
     if bad.any():
         _check_finite_rows(rows[bad], name, "NaN or inf", ids)
+    vals, exact = _as_float32(vals, rows, name, ids)
     keep = vals != 0
     if not bool(keep.all()):
         rows, cols, vals = rows[keep], cols[keep], vals[keep]
+        exact = None if exact is None else exact[keep]
     if nonnegative and bool((vals < 0).any()):
         row = int(rows[vals < 0].min())
         raise NumericalError(f"{name}: {_row_label(row, ids)} has negative activations; expected "
                              f"non-negative features (ReLU output). {SIGNED_HINT}.")
-    return Entries(rows, cols, vals.contiguous(), int(n_rows), n_features)
+    return Entries(rows, cols, vals.contiguous(), int(n_rows), n_features, exact)
+
+
+def _as_float32(vals: torch.Tensor, rows: torch.Tensor, name: str, ids) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(float32 values, float64 input values or None when float32 holds them exactly).
+
+    The accumulators work in float32; thresholds compare the exact values (`Entries.above`).
+    A finite value beyond float32's range cannot be summed there, so it is an error that says so."""
+    if vals.dtype in (torch.float32, torch.float16, torch.bfloat16):
+        return vals.float(), None  # exact in float32
+    v64 = vals.double()
+    big = v64.abs() > _FLOAT32_MAX
+    if bool(big.any()):
+        row = int(rows[big].min())
+        raise NumericalError(f"{name}: {_row_label(row, ids)} has a finite activation {float(v64[big][0]):.3g} "
+                             f"beyond float32's range (±{_FLOAT32_MAX:.3g}), which the metrics accumulate in; "
+                             "rescale the features.")
+    v32 = v64.float()
+    return v32, (v64 if bool((v32.double() != v64).any()) else None)
 
 
 def _check_csr_unique(rows: torch.Tensor, cols: torch.Tensor, name: str) -> None:
@@ -128,9 +174,14 @@ def to_matrix(x, name: str, dim: int | None = None, dtype=torch.float64,
     if t.dim() != 2 or (dim is not None and t.shape[1] != dim):
         want = f"[batch, {dim}]" if dim is not None else "a 2-D matrix"
         raise ShapeMismatchError(f"{name}: shape {tuple(t.shape)}; expected {want}.")
-    t = t.detach().to(dtype)
+    t = t.detach()
+    if not t.is_floating_point():
+        t = t.double()
     _check_finite_rows(torch.nonzero(~torch.isfinite(t).all(dim=1)).flatten(), name, "NaN or inf", ids)
-    return t
+    out = t.to(dtype)
+    overflow = torch.nonzero(~torch.isfinite(out).all(dim=1)).flatten()  # finite input, too big for dtype
+    _check_finite_rows(overflow, name, f"a finite value beyond {dtype}'s range (rescale it)", ids)
+    return out
 
 
 def unit_rows(x: torch.Tensor, name: str, ids: torch.Tensor | None = None) -> torch.Tensor:

@@ -64,7 +64,7 @@ class ClarityAccumulator:
 
     def update(self, entries: Entries, emb_unit: torch.Tensor) -> None:
         """entries: non-zero activations of a batch; emb_unit: [B, d] unit judge embeddings (float64)."""
-        above = entries.vals > self.tau
+        above = entries.above(self.tau)
         cols, rows = entries.cols[above], entries.rows[above]
         self._sums.add(cols, rows, torch.ones_like(cols, dtype=torch.float32), emb_unit)
         self.counts += torch.bincount(cols, minlength=self.n_features)

@@ -65,7 +65,8 @@ class LabelCorrelationAccumulator:
         self.n_images = torch.zeros((), dtype=torch.int64)
 
     def update(self, entries: Entries, emb_unit: torch.Tensor) -> None:
-        """entries: non-zero activations of a batch; emb_unit: [B, d] unit judge image embeddings."""
+        """entries: non-zero activations of a batch; emb_unit: [B, d] unit judge image embeddings
+        (s = cosine), or raw judge vectors when the similarity is a dot product (s = e . t_i)."""
         vals = entries.vals.double()
         self.sum_a.index_add_(0, entries.cols, vals)
         self.sum_a2.index_add_(0, entries.cols, vals * vals)
@@ -164,21 +165,28 @@ class LabelAgreementResult:
 def label_agreement(text_label, image_means, valid, vocab_text_judge, chunk: int = 1024) -> LabelAgreementResult:
     """text_label: [F] word ids (-1 = none); image_means: [F, d] mean (or sum) of each feature's
     top-n unit judge image embeddings; valid: [F] bool, features with enough top images.
-    Words are scored `chunk` at a time: a [F, chunk] float32 block (226 MB at F = 55,296)."""
-    vocab = unit_rows(to_matrix(vocab_text_judge, "vocab_text_judge"), "vocab_text_judge").float()
+    Words are scored `chunk` at a time: a [F, chunk] float32 block (226 MB at F = 55,296).
+    A word whose judge vector is all zeros (the ground-truth judge: a word that names no
+    concept) is never an image-side label, and a feature whose top word has none is skipped."""
+    vocab = unit_rows_float32(to_matrix(vocab_text_judge, "vocab_text_judge"))
+    has_vector = vocab.abs().sum(dim=1) > 0
     text_label = torch.as_tensor(np.asarray(text_label)).long()
     valid = torch.as_tensor(np.asarray(valid)).bool()
     if text_label.numel() and int(text_label.max()) >= vocab.shape[0]:
         raise ShapeMismatchError(f"text label ids reach {int(text_label.max())}; vocab_text_judge has "
                                  f"{vocab.shape[0]} rows. Pass the judge text embeddings of the same vocabulary.")
-    idx = torch.nonzero((text_label >= 0) & valid).flatten()
+    labelled = (text_label >= 0) & valid
+    labelled[labelled.clone()] = has_vector[text_label[labelled]]
+    idx = torch.nonzero(labelled).flatten()
     image_label = torch.full_like(text_label, -1)
     if idx.numel() == 0:
         return LabelAgreementResult(None, None, image_label.numpy(), 0)
     means = unit_rows_float32(torch.as_tensor(np.asarray(image_means))[idx])
     run = _RunningTopK(idx.numel(), 1)
     for start in range(0, vocab.shape[0], chunk):
-        run.add(means @ vocab[start:start + chunk].T, start)
+        scores = means @ vocab[start:start + chunk].T
+        scores[:, ~has_vector[start:start + chunk]] = float("-inf")
+        run.add(scores, start)
     image_label[idx] = run.ids[:, 0]
     a, b = image_label[idx], text_label[idx]
     cos = (vocab[a].double() * vocab[b].double()).sum(dim=1).clamp(-1.0, 1.0)  # float32 rounding

@@ -3,7 +3,9 @@
 Each batch is validated and turned into its non-zero entries once (`to_entries`) and the
 judge embeddings are normalised once; every accumulator then reads those. `finalize`
 returns (metrics, per_feature): scalar metrics for the results JSON (None = not
-applicable) and [F] arrays for the .features.safetensors sidecar.
+applicable) and [F] arrays for the .features.safetensors sidecar; after it, `extras()` gives
+the intervals and controls the suite computed itself, for record["intervals"] and
+record["controls"].
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import torch
 from interpbench.errors import ConfigError, ShapeMismatchError
 
 from ._inputs import as_float_or_none, check_rows, to_entries, to_ids, to_matrix, unit_rows
+from .bootstrap import bootstrap, interval_record, mean_interval
 from .clarity import ClarityAccumulator, topn_clarity
 from .ground_truth import GroundTruthAccumulator, label_accuracy
 from .label_correlation import LabelCorrelationAccumulator, label_agreement
 from .labels import FeatureLabels
-from .multimodality import MultimodalityAccumulator
+from .multimodality import MultimodalityAccumulator, PairedAccumulator
 from .reconstruction import ReconstructionAccumulator
 from .semanticlens import polysemanticity, redundancy
 from .topn import TopNAccumulator
@@ -54,43 +57,65 @@ class MetricSuite:
     """All image-side, paired and reconstruction metrics of one representation."""
 
     def __init__(self, n_features: int, judge_dim: int, config: SuiteConfig | None = None,
-                 concept_names: list[str] | None = None, label_text_judge=None):
+                 concept_names: list[str] | None = None, label_text_judge=None, label_similarity: str = "cosine"):
+        """label_similarity: how label correlation scores an image against a word, "cosine" of
+        the judge's image and text embeddings, or "dot" of the raw judge image vector with the
+        word's unit vector (the ground-truth judge: a 0/1 concept vector with a word's one-hot
+        concept gives the concept's presence in the image)."""
+        if label_similarity not in ("cosine", "dot"):
+            raise ConfigError(f"label_similarity={label_similarity!r}: expected 'cosine' or 'dot'.")
         self.cfg = config or SuiteConfig()
         self.n_features, self.judge_dim = int(n_features), int(judge_dim)
         self.label_text_judge = label_text_judge
+        self.label_similarity = label_similarity
         c = self.cfg
         self.clarity = ClarityAccumulator(n_features, judge_dim, c.tau, c.n_min)
         self.topn = TopNAccumulator(n_features, c.top_n, judge_dim, c.tau)
         self.labelcorr = LabelCorrelationAccumulator(n_features, judge_dim)
-        self.modality = MultimodalityAccumulator(n_features, c.tau, c.n_min)
+        self.modality = MultimodalityAccumulator(n_features, c.n_min)
+        self.paired = PairedAccumulator(n_features)
         self.recon: ReconstructionAccumulator | None = None
         self.gt = (GroundTruthAccumulator(n_features, concept_names, c.gt_max_images)
                    if concept_names is not None else None)
         self._n_pairs = 0
         self._topn_sums: torch.Tensor | None = None  # set during finalize only
+        self.intervals: dict[str, dict] = {}  # metric key -> bootstrap.interval_record, set by finalize
+        self.controls: dict[str, dict] = {}  # control name -> {metric key: value}, set by finalize
 
     # ---- streaming -------------------------------------------------------------------
     def update_images(self, features, judge, ids, concepts=None) -> None:
         """features [B, F]; judge [B, d] raw judge image embeddings; ids [B] global image ids."""
-        emb = unit_rows(to_matrix(judge, "judge", self.judge_dim), "judge")
+        raw = to_matrix(judge, "judge", self.judge_dim)
+        emb = unit_rows(raw, "judge")
         check_rows(features, emb, "features", "judge")
         ids = to_ids(ids, "ids", emb.shape[0])
         e = to_entries(features, "features", self.n_features, self.cfg.nonnegative, ids)
         self.clarity.update(e, emb)
         self.topn.update(e, ids, emb)
-        self.labelcorr.update(e, emb)
+        self.labelcorr.update(e, emb if self.label_similarity == "cosine" else raw)
         if self.gt is not None:
             if concepts is None:
                 raise ShapeMismatchError("update_images: this suite has concept names, so every batch needs "
                                          "its concepts [B, n_concepts].")
             self.gt.update(e, concepts)
 
-    def update_pairs(self, image_features, text_features) -> None:
-        """Paired image and caption features, row b of each describing the same pair."""
+    def update_pairs(self, image_features, text_features, shuffled=None, ids=None) -> None:
+        """Paired image and caption features, row b of each describing the same pair.
+
+        shuffled: (text of pi(b), text of pi(pi(b))) for each row, pi a fixed derangement of
+        all pairs (`multimodality.pairing_derangement`); without it the paired score is not
+        computed. ids: [B] global pair ids (the bootstrap's order; default arrival order)."""
         check_rows(image_features, text_features, "image_features", "text_features")
         nn = self.cfg.nonnegative
-        self.modality.update(to_entries(image_features, "image_features", self.n_features, nn),
-                             to_entries(text_features, "text_features", self.n_features, nn))
+        image = to_entries(image_features, "image_features", self.n_features, nn)
+        text = to_entries(text_features, "text_features", self.n_features, nn)
+        self.modality.update(image, text)
+        if shuffled is not None:
+            for x in shuffled:
+                check_rows(image_features, x, "image_features", "shuffled_text_features")
+            pi, pi2 = (to_entries(x, "shuffled_text_features", self.n_features, nn) for x in shuffled)
+            self.paired.update(image, text, pi, pi2,
+                               None if ids is None else to_ids(ids, "ids", image.n_rows))
         self._n_pairs += int(image_features.shape[0])
 
     def update_reconstruction(self, x, x_hat, z) -> None:
@@ -104,10 +129,11 @@ class MetricSuite:
 
     def merge(self, other: MetricSuite) -> None:
         """Add another shard's state (same config, features and judge)."""
-        if (other.n_features, other.judge_dim, other.cfg) != (self.n_features, self.judge_dim, self.cfg):
+        if ((other.n_features, other.judge_dim, other.cfg, other.label_similarity)
+                != (self.n_features, self.judge_dim, self.cfg, self.label_similarity)):
             raise ShapeMismatchError("MetricSuite.merge: the other suite has a different config, feature "
                                      "count or judge dimension.")
-        for name in ("clarity", "topn", "labelcorr", "modality"):
+        for name in ("clarity", "topn", "labelcorr", "modality", "paired"):
             getattr(self, name).merge(getattr(other, name))
         if (self.gt is None) != (other.gt is None):
             raise ShapeMismatchError("MetricSuite.merge: only one of the suites has ground-truth concepts.")
@@ -126,6 +152,7 @@ class MetricSuite:
         vocab: the words; vocab_text_judge: [V, d] judge text embeddings of the (templated) words."""
         metrics: dict = {}
         per: dict = {}
+        self.intervals, self.controls = {}, {}
         self.clarity.fold()  # free both [F, d] float32 batch buffers before the finalize peaks
         self.labelcorr.fold()
         self._clarity(metrics, per)
@@ -164,12 +191,40 @@ class MetricSuite:
         metrics.update(clarity_topn=mean, polysemanticity=poly_mean, redundancy=red_mean)
         per.update(clarity_topn=arr, polysemanticity=poly, redundancy=red)
 
+    def extras(self) -> dict:
+        """{"intervals": {key: interval}, "controls": {name: {key: value}}} from the last finalize."""
+        return {"intervals": dict(self.intervals), "controls": {k: dict(v) for k, v in self.controls.items()}}
+
+    def _interval(self, key: str, ci, method: str) -> None:
+        rec = interval_record(ci, method, seed=self.cfg.seed)
+        if rec is not None:
+            self.intervals[key] = rec
+
     def _multimodality(self, metrics, per) -> None:
         r = self.modality.result(self.cfg.band)
+        median = _nanmedian(r.modality_score)
         metrics.update(multimodal_fraction=r.multimodal_fraction, modality_n_scored=r.n_scored,
-                       modality_score_median=_nanmedian(r.modality_score))
+                       modality_score_median=median)
         per.update(modality_score=r.modality_score, density=r.density, energy_image=r.energy_image,
                    energy_text=r.energy_text, bridge=r.bridge)
+        lo, hi = self.cfg.band
+        scores = r.modality_score[r.scored]
+        seed = self.cfg.seed
+        self._interval("multimodal_fraction", mean_interval((scores >= lo) & (scores <= hi), seed=seed)
+                       if scores.size else None, "bootstrap-features")
+        defined = r.modality_score[~np.isnan(r.modality_score)]
+        self._interval("modality_score_median", bootstrap(defined.size, lambda i: np.median(defined[i]), seed=seed)
+                       if defined.size else None, "bootstrap-features")
+        # Both are functions of per-tower marginals, which re-pairing the captions cannot change:
+        # their shuffled-caption controls equal them (tested), so the report shows they ignore pairing.
+        shuffled = {"multimodal_fraction": r.multimodal_fraction, "modality_score_median": median}
+        p = self.paired.result()
+        if p.n_valid:
+            metrics.update(paired_multimodality=p.paired, paired_n=p.n_valid)
+            per["paired_multimodality"] = p.per_feature
+            self._interval("paired_multimodality", mean_interval(p.per_pair, seed=seed), "bootstrap-pairs")
+            shuffled["paired_multimodality"] = p.control
+        self.controls["shuffled_pairs"] = {k: as_float_or_none(v) for k, v in shuffled.items()}
 
     def _label_correlation(self, metrics, per) -> None:
         if self.label_text_judge is None:

@@ -43,7 +43,7 @@ class TopNAccumulator:
     # ---- streaming -------------------------------------------------------------------
     def update(self, entries: Entries, ids: torch.Tensor, emb_unit: torch.Tensor) -> None:
         """entries: the batch's non-zero activations; ids: [B] global image ids; emb_unit: [B, d]."""
-        e = entries.select(entries.vals > self.tau)
+        e = entries.select(entries.above(self.tau))
         # A feature whose top-n is full only takes values >= its current n-th value: after
         # the first batches almost every entry is dropped here, before any sorting.
         kth = torch.where(self.ids[:, -1] >= 0, self.values[:, -1], float("-inf"))
