@@ -1,0 +1,207 @@
+"""The metric-validity report: does each leaderboard metric mean what its column says?
+
+From results files only, for every leaderboard column:
+(a) gap: each trained model minus its random control (matched by model.control.of, same
+    data set and settings), with a 95% interval. Results keep intervals, not bootstrap
+    replicates, so the two are combined as independent normal intervals: half-width
+    sqrt(h_t^2 + h_c^2) around the difference. The gap "separates" when that interval
+    excludes 0; without intervals only a gap of exactly 0 counts as not separating.
+(b) reseed spread: results with the same model.recipe and different model.train_seed
+    (same data set and settings): sample standard deviation and range over seeds.
+(c) ground truth (Shapes): Spearman rank correlation, over features, between the metric's
+    per-feature score in the .features.safetensors sidecar and the feature's best
+    ground-truth concept AUROC (sidecar array `gt_best_auroc`).
+(d) broken pairing: record["controls"]["shuffled_pairs"][key], the metric with captions
+    shuffled; it "moves" when that value lies outside the metric's interval.
+
+The leaderboard computes (a) itself from the results in its folder (`separation_flags`), so
+the table and this report always agree.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from interpbench.errors import InterpbenchError
+from interpbench.ioutils import atomic_write_text
+from interpbench.leaderboard.columns import COLUMNS
+from interpbench.leaderboard.tables import column_interval, is_control
+from interpbench.results.store import load_per_feature, settings_hash
+
+# leaderboard column key -> its per-feature sidecar array (else an array named like the column)
+PER_FEATURE = {"clarity": "clarity", "label_correlation_mean": "label_corr", "multimodal_fraction": "modality_score",
+               "active_features_pct": "clarity_count"}
+GT_ARRAY = "gt_best_auroc"
+
+
+def _value(record: dict, col) -> tuple[float | None, dict | None]:
+    return col.value(record["metrics"]), column_interval(record, col)
+
+
+def _group(record: dict) -> tuple[str, str]:
+    return record["dataset"]["name"], settings_hash(record["settings"])
+
+
+def gap(trained: dict, control: dict, col) -> dict | None:
+    """(a) for one pair: {"gap", "lo", "hi", "separates"} (None if either lacks the metric)."""
+    (vt, it), (vc, ic) = _value(trained, col), _value(control, col)
+    if vt is None or vc is None:
+        return None
+    d = vt - vc
+    if it is None or ic is None:
+        return {"gap": d, "lo": None, "hi": None, "separates": None if d != 0 else False}
+    h = math.hypot((it["hi"] - it["lo"]) / 2, (ic["hi"] - ic["lo"]) / 2)
+    return {"gap": d, "lo": d - h, "hi": d + h, "separates": not (d - h <= 0 <= d + h)}
+
+
+def control_pairs(records: list[dict]) -> list[tuple[dict, dict]]:
+    """(trained, control) for every control whose model.control.of names a trained result
+    on the same data set with the same settings."""
+    trained = {(r["model"]["spec"], *_group(r)): r for r in records if not is_control(r)}
+    out = []
+    for c in records:
+        if is_control(c):
+            t = trained.get((c["model"]["control"].get("of"), *_group(c)))
+            if t is not None:
+                out.append((t, c))
+    return sorted(out, key=lambda p: (p[0]["model"]["spec"], p[1]["model"]["spec"]))
+
+
+def separation_flags(records: list[dict], columns=COLUMNS) -> dict[str, str]:
+    """Column key -> the pairs whose gap interval includes 0 (columns that separate every
+    pair, or have no pair, are absent)."""
+    flags = {}
+    for col in columns:
+        bad = []
+        for t, c in control_pairs(records):
+            g = gap(t, c, col)
+            if g is not None and g["separates"] is False:
+                bad.append(f"`{t['model']['spec']}` vs its {c['model']['control'].get('kind', 'control')}")
+        if bad:
+            flags[col.key] = "the gap's 95% interval includes 0 for " + ", ".join(bad)
+    return flags
+
+
+def reseed_spread(records: list[dict], col) -> list[dict]:
+    """(b): per (recipe, data set, settings) with >= 2 train seeds: seeds, sd (ddof 1), min, max."""
+    groups: dict[tuple, dict[int, float]] = {}
+    for r in records:
+        m = r["model"]
+        v = col.value(r["metrics"])
+        if is_control(r) or m.get("recipe") is None or m.get("train_seed") is None or v is None:
+            continue
+        groups.setdefault((str(m["recipe"]), *_group(r)), {})[int(m["train_seed"])] = v
+    out = []
+    for (recipe, dataset, _), by_seed in sorted(groups.items()):
+        if len(by_seed) >= 2:
+            v = np.array([by_seed[s] for s in sorted(by_seed)])
+            out.append({"recipe": recipe, "dataset": dataset, "seeds": sorted(by_seed), "sd": float(v.std(ddof=1)),
+                        "min": float(v.min()), "max": float(v.max())})
+    return out
+
+
+def gt_agreement(arrays: dict, col) -> dict | None:
+    """(c): Spearman rho (scipy) between the column's per-feature score and gt_best_auroc."""
+    from scipy.stats import spearmanr
+
+    name = PER_FEATURE.get(col.key, col.key)
+    if name not in arrays or GT_ARRAY not in arrays:
+        return None
+    x, y = np.asarray(arrays[name], dtype=np.float64), np.asarray(arrays[GT_ARRAY], dtype=np.float64)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
+        return None
+    return {"rho": float(spearmanr(x[ok], y[ok]).statistic), "n_features": int(ok.sum()), "array": name}
+
+
+def shuffled_pairs(record: dict, col) -> dict | None:
+    """(d): the metric with the pairing broken, and whether it left the metric's interval."""
+    shuffled = ((record.get("controls") or {}).get("shuffled_pairs") or {})
+    key = next((k for k in col.keys if isinstance(shuffled.get(k), (int, float))), None)
+    v, iv = _value(record, col)
+    if key is None or v is None:
+        return None
+    s = float(shuffled[key])
+    moves = not (iv["lo"] <= s <= iv["hi"]) if iv else abs(s - v) > 1e-6
+    return {"value": v, "shuffled": s, "moves": moves}
+
+
+def validity_report(records: list[dict]) -> dict:
+    """The whole report as JSON-ready data: one entry per column, each with rows per trained model."""
+    arrays = {}
+    for r in records:
+        if not is_control(r):
+            try:
+                arrays[r["_path"]] = load_per_feature(r)
+            except InterpbenchError:  # a bad sidecar loses (c) for that model only
+                arrays[r["_path"]] = {}
+    pairs = control_pairs(records)
+    out = []
+    for col in COLUMNS:
+        models = []
+        for r in sorted((r for r in records if not is_control(r)), key=lambda r: (_group(r), r["model"]["spec"])):
+            v, iv = _value(r, col)
+            gaps = [{"control": c["model"]["spec"], "kind": c["model"]["control"].get("kind"), **g}
+                    for t, c in pairs if t is r and (g := gap(t, c, col)) is not None]
+            models.append({"model": r["model"]["spec"], "dataset": r["dataset"]["name"], "value": v,
+                           "lo": iv["lo"] if iv else None, "hi": iv["hi"] if iv else None, "gaps": gaps,
+                           "gt_agreement": gt_agreement(arrays.get(r["_path"], {}), col),
+                           "shuffled_pairs": shuffled_pairs(r, col)})
+        flag = separation_flags(records, (col,)).get(col.key)
+        out.append({"key": col.key, "title": col.title, "better": col.better, "separates": flag is None,
+                    "flag": flag, "reseed": reseed_spread(records, col), "models": models})
+    return {"method": {"gap": "difference of values; 95% interval = difference +- sqrt(h_trained^2 + "
+                              "h_control^2) from each result's own bootstrap interval",
+                       "reseed": "sample sd (ddof 1) and range over train seeds of one recipe",
+                       "gt_agreement": "Spearman rho over features, per-feature score vs best GT concept AUROC",
+                       "shuffled_pairs": "metric with captions shuffled; moves = outside the metric's interval"},
+            "metrics": out}
+
+
+def _num(v, digits: int = 3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _gap_text(g: dict) -> str:
+    ci = f" [{_num(g['lo'])}, {_num(g['hi'])}]" if g["lo"] is not None else " (no interval)"
+    mark = {True: "", False: " ✗", None: " ?"}[g["separates"]]
+    return f"{g['kind']}: {g['gap']:+.3f}{ci}{mark}"
+
+
+def markdown_report(report: dict) -> str:
+    lines = ["# Metric validity", "",
+             "Per leaderboard metric and trained model: (a) gap to its random control with a 95% interval "
+             "(✗: the interval includes 0, the metric does not separate trained from random; ?: no interval); "
+             "(b) spread over training seeds of one recipe; (c) Spearman rho between the per-feature score "
+             "and the feature's best ground-truth concept AUROC (Shapes); (d) value with the image-caption "
+             "pairing broken. See docs/metrics.md#validity.", "",
+             "| metric | model | value [95%] | (a) gap to control | (b) reseed sd (n seeds) | "
+             "(c) rho vs GT AUROC (features) | (d) shuffled pairs |", "|---|---|---|---|---|---|---|"]
+    for m in report["metrics"]:
+        reseed = "; ".join(f"{s['recipe']}: {s['sd']:.3f} ({len(s['seeds'])})" for s in m["reseed"]) or "–"
+        for row in m["models"]:
+            value = _num(row["value"]) + (f" [{_num(row['lo'])}, {_num(row['hi'])}]" if row["lo"] is not None else "")
+            gaps = "; ".join(_gap_text(g) for g in row["gaps"]) or "no control"
+            gt = row["gt_agreement"]
+            gt_text = f"{gt['rho']:+.3f} ({gt['n_features']})" if gt else "–"
+            sh = row["shuffled_pairs"]
+            sh_text = f"{_num(sh['shuffled'])} ({'moves' if sh['moves'] else 'does not move'})" if sh else "–"
+            lines.append(f"| {m['title']} | `{row['model']}` | {value} | {gaps} | {reseed} | {gt_text} | {sh_text} |")
+    flagged = [m for m in report["metrics"] if not m["separates"]]
+    lines += ["", "Does not separate trained from random: " +
+              ("; ".join(f"{m['title']} ({m['flag']})" for m in flagged) if flagged else "none.")]
+    return "\n".join(lines) + "\n"
+
+
+def write_validity(records: list[dict], out: Path) -> list[Path]:
+    """Write OUT (Markdown) and OUT with suffix .json, each atomically; returns both paths."""
+    out = Path(out)
+    report = validity_report(records)
+    json_path = out.with_suffix(".json")
+    atomic_write_text(out, markdown_report(report))
+    atomic_write_text(json_path, json.dumps(report, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    return [out, json_path]
