@@ -15,12 +15,17 @@ import torch
 from interpbench.metrics._inputs import to_entries, unit_rows
 from interpbench.metrics.bootstrap import percentile_interval, resample_indices
 from interpbench.metrics.clarity import pairwise_cosine_from_sums
-from interpbench.metrics.ground_truth import ground_truth
+from interpbench.metrics.ground_truth import ground_truth, label_accuracy
 from interpbench.metrics.intervals import IntervalInputs, RowTaker, metric_intervals, weighted_pairwise_cosine
 from interpbench.metrics.label_correlation import label_correlation
 from interpbench.metrics.multimodality import modality_scores
 from interpbench.metrics.suite import SuiteConfig
-from interpbench.metrics.zeroshot import EncoderView, PassthroughTokenizer, zeroshot_accuracy, zeroshot_correct
+from interpbench.metrics.zeroshot import (
+    EncoderView,
+    PassthroughTokenizer,
+    zeroshot_accuracy,
+    zeroshot_correct,
+)
 
 B, SEED = 25, 3
 
@@ -134,8 +139,6 @@ def test_ground_truth_fvu_and_zeroshot_match_brute_force():
                      zeroshot={"zeroshot_a": (ids, correct), "zeroshot_b": (np.arange(len(acts)), np.ones(len(acts)))})
     cfg = SuiteConfig(gt_threshold=0.7)
     got = metric_intervals(inputs, cfg, B, SEED)
-    from interpbench.metrics.ground_truth import label_accuracy
-
     cov, acc, fvu, za, zm = [], [], [], [], []
     for i in resample_indices(len(acts), B, SEED):
         r = ground_truth(acts[i], concepts[i], names, threshold=0.7)
