@@ -80,6 +80,27 @@ def test_gap_to_control_with_combined_interval_and_flags(folder):
     assert _metric(rep, "l0")["separates"] is False and _metric(rep, "clarity")["separates"] is True
 
 
+def test_gap_is_a_paired_bootstrap_when_both_keep_replicates_of_the_same_resamples(tmp_path):
+    rng = np.random.default_rng(1)
+    shared = rng.normal(scale=0.05, size=200)  # the image resamples move both models alike
+    t, c = 0.5 + shared, 0.48 + shared + rng.normal(scale=0.002, size=200)
+    t[5] = np.nan  # an undefined replicate drops its pair
+
+    def iv(v):
+        return {**_iv(float(np.nanquantile(v, 0.025)), float(np.nanquantile(v, 0.975))),
+                "replicates": [None if np.isnan(x) else float(x) for x in v]}
+
+    write_result(tmp_path, _record("m", {"clarity": 0.5}, {"clarity": iv(t)}))
+    write_result(tmp_path, _record("ctl", {"clarity": 0.48}, {"clarity": iv(c)},
+                                   {"control": {"of": "m", "kind": "random-codes", "seed": 0}}))
+    rep = validity_report(read_results(tmp_path)[0])
+    [g] = next(r for r in _metric(rep, "clarity")["models"] if r["model"] == "m")["gaps"]
+    d = (t - c)[np.isfinite(t)]
+    assert g["method"] == "paired bootstrap" and g["gap"] == pytest.approx(0.02)
+    assert [g["lo"], g["hi"]] == pytest.approx(list(np.quantile(d, [0.025, 0.975])), abs=1e-12)
+    assert g["separates"] is True  # combined in quadrature, +-0.14 would have included 0
+
+
 def test_reseed_spread_is_the_sample_sd_over_seeds(folder):
     [s] = _metric(validity_report(read_results(folder)[0]), "clarity")["reseed"]
     assert s["recipe"] == "topk16" and s["seeds"] == [0, 1, 2]

@@ -2,10 +2,13 @@
 
 From results files only, for every leaderboard column:
 (a) gap: each trained model minus its random control (matched by model.control.of, same
-    data set and settings), with a 95% interval. Results keep intervals, not bootstrap
-    replicates, so the two are combined as independent normal intervals: half-width
-    sqrt(h_t^2 + h_c^2) around the difference. The gap "separates" when that interval
-    excludes 0; without intervals only a gap of exactly 0 counts as not separating.
+    data set and settings), with a 95% interval. When both intervals keep their bootstrap
+    replicates of the same resamples (same method, B and seed: the same images are
+    resampled the same way), the interval is the percentile interval of the replicate
+    differences (a paired bootstrap); otherwise the two intervals are combined as
+    independent normal ones: half-width sqrt(h_t^2 + h_c^2) around the difference. The gap
+    "separates" when its interval excludes 0; without intervals only a gap of exactly 0
+    counts as not separating.
 (b) reseed spread: results with the same model.recipe and different model.train_seed
     (same data set and settings): sample standard deviation and range over seeds.
 (c) ground truth (Shapes): Spearman rank correlation, over features, between the metric's
@@ -30,6 +33,7 @@ from interpbench.errors import InterpbenchError
 from interpbench.ioutils import atomic_write_text
 from interpbench.leaderboard.columns import COLUMNS
 from interpbench.leaderboard.tables import column_interval, is_control
+from interpbench.metrics.bootstrap import percentile_interval
 from interpbench.results.store import load_per_feature, settings_hash
 
 # leaderboard column key -> its per-feature sidecar array (else an array named like the column)
@@ -46,16 +50,32 @@ def _group(record: dict) -> tuple[str, str]:
     return record["dataset"]["name"], settings_hash(record["settings"])
 
 
+def _paired(it: dict, ic: dict) -> tuple[float, float] | None:
+    """Percentile interval of replicate differences, when both results stored replicates of
+    the same resamples (same method, B and seed; the caller matched data set and settings)."""
+    rt, rc = it.get("replicates"), ic.get("replicates")
+    same = all(it.get(k) == ic.get(k) for k in ("method", "b", "seed"))
+    if not same or not isinstance(rt, list) or not isinstance(rc, list) or len(rt) != len(rc) or not rt:
+        return None
+    d = [a - b for a, b in zip(rt, rc, strict=True) if isinstance(a, (int, float)) and isinstance(b, (int, float))]
+    return percentile_interval(d, it.get("level", 0.95))
+
+
 def gap(trained: dict, control: dict, col) -> dict | None:
-    """(a) for one pair: {"gap", "lo", "hi", "separates"} (None if either lacks the metric)."""
+    """(a) for one pair: {"gap", "lo", "hi", "method", "separates"} (None if either lacks the metric)."""
     (vt, it), (vc, ic) = _value(trained, col), _value(control, col)
     if vt is None or vc is None:
         return None
     d = vt - vc
     if it is None or ic is None:
-        return {"gap": d, "lo": None, "hi": None, "separates": None if d != 0 else False}
-    h = math.hypot((it["hi"] - it["lo"]) / 2, (ic["hi"] - ic["lo"]) / 2)
-    return {"gap": d, "lo": d - h, "hi": d + h, "separates": not (d - h <= 0 <= d + h)}
+        return {"gap": d, "lo": None, "hi": None, "method": None, "separates": None if d != 0 else False}
+    paired = _paired(it, ic)
+    if paired is not None:
+        lo, hi, method = *paired, "paired bootstrap"
+    else:
+        h = math.hypot((it["hi"] - it["lo"]) / 2, (ic["hi"] - ic["lo"]) / 2)
+        lo, hi, method = d - h, d + h, "combined intervals"
+    return {"gap": d, "lo": lo, "hi": hi, "method": method, "separates": not (lo <= 0 <= hi)}
 
 
 def control_pairs(records: list[dict]) -> list[tuple[dict, dict]]:
@@ -154,8 +174,9 @@ def validity_report(records: list[dict]) -> dict:
         flag = separation_flags(records, (col,)).get(col.key)
         out.append({"key": col.key, "title": col.title, "better": col.better, "separates": flag is None,
                     "flag": flag, "reseed": reseed_spread(records, col), "models": models})
-    return {"method": {"gap": "difference of values; 95% interval = difference +- sqrt(h_trained^2 + "
-                              "h_control^2) from each result's own bootstrap interval",
+    return {"method": {"gap": "difference of values; 95% interval: percentile interval of the paired replicate "
+                              "differences when both results kept replicates of the same resamples, else "
+                              "difference +- sqrt(h_trained^2 + h_control^2) from each result's own interval",
                        "reseed": "sample sd (ddof 1) and range over train seeds of one recipe",
                        "gt_agreement": "Spearman rho over features, per-feature score vs best GT concept AUROC",
                        "shuffled_pairs": "metric with captions shuffled; moves = outside the metric's interval"},

@@ -99,6 +99,9 @@ def metric_intervals(inputs: IntervalInputs, cfg, b: int = DEFAULT_B, seed: int 
     for key, (values, method) in stats.items():
         rec = interval_record(percentile_interval(values), method, b, seed)
         if rec is not None:
+            # the replicates themselves: two results on the same images and seed share the image
+            # resamples, so validate-metrics can bootstrap a difference pairwise
+            rec["replicates"] = [round(float(v), 6) if np.isfinite(v) else None for v in values]
             out[key] = rec
     return out
 
