@@ -198,40 +198,44 @@ def intervals(rep, source, cache, judge, labels, text_feats, settings, ctx) -> d
     """metric key -> interval record (metrics.bootstrap) from the cached rows; {} when
     settings.bootstrap is 0 or the run is distributed (the rows live on several ranks)."""
     from interpbench.distributed import current_shard
-    from interpbench.metrics.intervals import IntervalInputs, metric_intervals
+    from interpbench.metrics.intervals import metric_intervals
 
     if settings.bootstrap < 1 or current_shard().world > 1:
         return {}
     advance = ctx_task(ctx, f"intervals {rep.meta.name} (B={settings.bootstrap})", 1)
     cfg = suite_config(settings)
-    inputs = IntervalInputs(features=_all_entries(cache, rep.n_features, cfg.nonnegative),
-                            judge_unit=_unit(judge))
+    inputs = _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, settings, ctx)
+    out = metric_intervals(inputs, cfg, settings.bootstrap, settings.seed)
+    advance(1)
+    return out
+
+
+def _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, settings, ctx):
+    """Every array the intervals read, one row per image, from the cache and earlier steps."""
+    import numpy as np
+
+    from interpbench.metrics._inputs import to_entries
+    from interpbench.metrics.intervals import IntervalInputs
+    from interpbench.metrics.label_correlation import label_text_from_vocab
+
+    inputs = IntervalInputs(features=_all_entries(cache, rep.n_features, cfg.nonnegative), judge_unit=_unit(judge))
     if text_feats is not None:
-        from interpbench.metrics._inputs import to_entries
-
         inputs.text_features = to_entries(text_feats, "text_features", rep.n_features, cfg.nonnegative)
-    vjudge = vocab_judge(labels, settings, ctx)
+    vjudge = vocab_judge(labels, settings, ctx)  # read back from the text cache
     if vjudge is not None:
-        from interpbench.metrics.label_correlation import label_text_from_vocab
-
         inputs.label_text_judge = label_text_from_vocab(labels["labels"], vjudge)
     if source.concept_names is not None:
-        import numpy as np
-
         world = getattr(source, "world", None)  # Shapes: concepts without rendering the images
         inputs.concepts = np.stack([world.labels(i)[1] if world is not None else source.concepts(i)
                                     for i in range(len(source))])
         inputs.concept_names = list(source.concept_names)
         if labels is not None:
-            top = labels["labels"].word_ids[:, 0].tolist()
-            inputs.top_words = [labels["words"][w] if w >= 0 else None for w in top]
+            inputs.top_words = [labels["words"][w] if w >= 0 else None for w in labels["labels"].word_ids[:, 0].tolist()]
     if "sae_input" in cache.read(0).tensors:
         inputs.sae_input, inputs.sae_recon = cache_rows(cache, "sae_input"), cache_rows(cache, "sae_recon")
     if settings.zeroshot:
         inputs.zeroshot = zeroshot_correct(rep, source, cache, ctx)
-    out = metric_intervals(inputs, cfg, settings.bootstrap, settings.seed)
-    advance(1)
-    return out
+    return inputs
 
 
 def _unit(judge):

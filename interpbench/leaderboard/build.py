@@ -111,6 +111,8 @@ def build_leaderboard(results_dir: Path, out_dir: Path, docs_url: str = DOCS_URL
     page = markdown_table("Leaderboard: overall", rows, ids, intro, docs_url, controls=controls,
                           flags=separation_flags(records))
     report.written += _write(out_dir, "overall", page, csv_text(rows, ids, controls))
+    if (out_dir / "validity.md").is_file():  # written by `interpbench validate-metrics`
+        index.append("- [Metric validity](validity.md) ([JSON](validity.json))")
     # other reports that live in the same folder (analyses/, decomposition/) get a link too
     index += [f"- [{d.name}]({d.name}/README.md)" for d in sorted(out_dir.iterdir())
               if d.is_dir() and (d / "README.md").is_file()]

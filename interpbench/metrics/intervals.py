@@ -30,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ._inputs import Entries
 from .bootstrap import DEFAULT_B, interval_record, percentile_interval, resample_indices
 from .ground_truth import GroundTruthResult, exact_auroc, label_accuracy
 from .label_correlation import LabelCorrelationAccumulator
@@ -68,8 +69,6 @@ class RowTaker:
 
     def take(self, idx: torch.Tensor):
         """Entries of rows idx[0], idx[1], ... (rows may repeat), renumbered 0..len(idx)-1."""
-        from ._inputs import Entries
-
         n = self.counts[idx]
         first = torch.cumsum(n, 0) - n
         rows = torch.repeat_interleave(torch.arange(idx.numel()), n)
