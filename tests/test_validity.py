@@ -140,6 +140,17 @@ def test_leaderboard_puts_controls_apart_and_marks_unseparated_columns(folder, t
     assert [r["model"] for r in rows if r["rank"]] == ["sae:a@1", "sae:a", "sae:a@2"]
 
 
+def test_a_flagged_column_loses_its_bold(folder):
+    from interpbench.leaderboard.tables import markdown_table, record_row, sort_rows
+
+    rows = sort_rows([record_row(r) for r in read_results(folder)[0] if "control" not in r["model"]])
+    assert rows[1]["model"] == "sae:a" and rows[1]["clarity_hi"] == 0.54
+    rows[0]["clarity_lo"], rows[0]["clarity_hi"] = 0.55, 0.57  # clear of the runner-up: bold without a flag
+    assert "**0.560 ± 0.010**" in markdown_table("t", rows, ("model",))
+    flagged = markdown_table("t", rows, ("model",), flags={"clarity": "because"})
+    assert "**0.560" not in flagged and "**Does not separate trained from random:** because." in flagged
+
+
 def test_cli_writes_markdown_and_json(folder, tmp_path):
     from interpbench.cli.main import app
 

@@ -4,7 +4,8 @@ Every cell shows the value ± the half-width of its 95% interval (record["interv
 metrics/bootstrap.py); the CSV keeps both ends. A value is bold only when it is the best
 of its column and its interval does not overlap the runner-up's: a column where either of
 the two has no interval gets no bold, because nothing shows the difference is real.
-Controls (results whose model.control is set) go in their own table, never ranked or bold.
+Controls (results whose model.control is set) go in their own table, never ranked or bold,
+and a column flagged as not separating trained from random (leaderboard/validity.py) has no bold.
 
 Output depends only on the records (no timestamps, stable sort), so the same results give
 the same bytes and the committed leaderboard only changes when the numbers do.
@@ -166,10 +167,12 @@ def markdown_table(title: str, rows: list[dict], id_fields: tuple[str, ...], int
     lines = [f"# {title}", ""]
     if intro:
         lines += [intro, ""]
-    lines += _table(rows, id_fields, bold_rows(rows))
+    bold = {k: i for k, i in bold_rows(rows).items() if k not in flags}  # no ranking claim on a flagged column
+    lines += _table(rows, id_fields, bold)
     lines += ["", "Values are ± the half-width of their 95% interval (footnotes say how each was made). "
                   "Bold: best value in the column whose interval does not overlap the runner-up's; no bold "
-                  "where either has no interval (↑ higher is better, ↓ lower is better; – not measured)."]
+                  "where either has no interval or where the footnote says the column does not separate "
+                  "trained from random (↑ higher is better, ↓ lower is better; – not measured)."]
     if "settings" in id_fields:
         lines.append("settings: hash of the evaluation settings (the `settings` object of the results JSON).")
     if controls:
