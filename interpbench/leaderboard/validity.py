@@ -190,13 +190,15 @@ def _num(v, digits: int = 3) -> str:
 def _gap_text(g: dict) -> str:
     ci = f" [{_num(g['lo'])}, {_num(g['hi'])}]" if g["lo"] is not None else " (no interval)"
     mark = {True: "", False: " ✗", None: " ?"}[g["separates"]]
-    return f"{g['kind']}: {g['gap']:+.3f}{ci}{mark}"
+    paired = " paired" if g.get("method") == "paired bootstrap" else ""
+    return f"{g['kind']}: {g['gap']:+.3f}{ci}{paired}{mark}"
 
 
 def markdown_report(report: dict) -> str:
     lines = ["# Metric validity", "",
              "Per leaderboard metric and trained model: (a) gap to its random control with a 95% interval "
-             "(✗: the interval includes 0, the metric does not separate trained from random; ?: no interval); "
+             "(✗: the interval includes 0, the metric does not separate trained from random; ?: no interval; "
+             "paired: bootstrap of the replicate differences, else the two intervals combined); "
              "(b) spread over training seeds of one recipe; (c) Spearman rho between the per-feature score "
              "and the feature's best ground-truth concept AUROC (Shapes); (d) value with the image-caption "
              "pairing broken. See docs/metrics.md#validity.", "",
