@@ -145,11 +145,11 @@ def interval_note(col, rows: list[dict]) -> str:
     return "Interval: " + "; ".join(parts) + (f"; {missing} value(s) without one." if missing else ".")
 
 
-def _table(rows: list[dict], id_fields: tuple[str, ...], bold: dict[str, int]) -> list[str]:
+def _table(rows: list[dict], id_fields: tuple[str, ...], bold: dict[str, int], ranked: bool = True) -> list[str]:
     head = ["#", *id_fields, *[f"{c.title}{c.arrow}[^{c.key}]" for c in COLUMNS]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, r in enumerate(rows, 1):
-        cells = [str(i)] + [f"`{_cell(r[f])}`" if f == "model" else _cell(r[f]) for f in id_fields]
+        cells = [str(i) if ranked else "–"] + [f"`{_cell(r[f])}`" if f == "model" else _cell(r[f]) for f in id_fields]
         for c in COLUMNS:
             text = value_text(c, r)
             cells.append(f"**{text}**" if bold.get(c.key) == i - 1 else text)
@@ -179,7 +179,7 @@ def markdown_table(title: str, rows: list[dict], id_fields: tuple[str, ...], int
         lines += ["", "## Controls", "",
                   "Random representations of the same shape as a contestant (`control`: kind of control, "
                   "and the model it copies). Not ranked; nothing bold.", ""]
-        lines += _table(controls, (*id_fields, "control"), {})
+        lines += _table(controls, (*id_fields, "control"), {}, ranked=False)
     lines.append("")
     everything = rows + (controls or [])
     for c in COLUMNS:

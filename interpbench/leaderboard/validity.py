@@ -93,9 +93,12 @@ def control_pairs(records: list[dict]) -> list[tuple[dict, dict]]:
 
 def separation_flags(records: list[dict], columns=COLUMNS) -> dict[str, str]:
     """Column key -> the pairs whose gap interval includes 0 (columns that separate every
-    pair, or have no pair, are absent)."""
+    pair, or have no pair, are absent; so are reference columns that are not ranked, such as
+    the data set's own Clarity, which is the same for every model by construction)."""
     flags = {}
     for col in columns:
+        if not col.better:
+            continue
         bad = []
         for t, c in control_pairs(records):
             g = gap(t, c, col)
@@ -172,7 +175,8 @@ def validity_report(records: list[dict]) -> dict:
                            "gt_agreement": gt_agreement(arrays.get(r["_path"], {}), col),
                            "shuffled_pairs": shuffled_pairs(r, col)})
         flag = separation_flags(records, (col,)).get(col.key)
-        out.append({"key": col.key, "title": col.title, "better": col.better, "separates": flag is None,
+        out.append({"key": col.key, "title": col.title, "better": col.better,
+                    "separates": flag is None if col.better else None,
                     "flag": flag, "reseed": reseed_spread(records, col), "models": models})
     return {"method": {"gap": "difference of values; 95% interval: percentile interval of the paired replicate "
                               "differences when both results kept replicates of the same resamples, else "
@@ -214,7 +218,7 @@ def markdown_report(report: dict) -> str:
             sh = row["shuffled_pairs"]
             sh_text = f"{_num(sh['shuffled'])} ({'moves' if sh['moves'] else 'does not move'})" if sh else "–"
             lines.append(f"| {m['title']} | `{row['model']}` | {value} | {gaps} | {reseed} | {gt_text} | {sh_text} |")
-    flagged = [m for m in report["metrics"] if not m["separates"]]
+    flagged = [m for m in report["metrics"] if m["separates"] is False]
     lines += ["", "Does not separate trained from random: " +
               ("; ".join(f"{m['title']} ({m['flag']})" for m in flagged) if flagged else "none.")]
     return "\n".join(lines) + "\n"
