@@ -54,6 +54,7 @@ def test_random_model_is_deterministic_and_records_its_seed(tmp_path):
     b = evaluate("openclip:shapes-vit-tiny/random", tmp_path / "r2", tmp_path / "c2", *opts)
     assert_same_run(a, b)
     check_seed_recorded(a[0], 3)
+    assert {(iv["b"], iv["seed"]) for iv in a[0]["intervals"].values()} == {(200, 3)}  # seeded intervals, B recorded
     assert not any(isinstance(v, float) and math.isnan(v) for v in a[0]["metrics"].values())
 
 

@@ -61,30 +61,38 @@ def _table_rows(text):
     return [[c.strip() for c in r] for r in rows[1:]]
 
 
-def test_best_values_are_bold(results):
-    rows = sort_rows([record_row(r) for r in read_results(results)[0]])
+def test_bold_needs_an_interval_clear_of_the_runner_up(tmp_path):
+    folder = tmp_path / "results"
+    half = {"clarity": 0.02, "l0": 0.5, "zeroshot_mean": 0.04}  # zero-shot: 0.60 +- 0.04 overlaps 0.55 +- 0.04
+    for spec, values in MODELS.items():
+        rec = record(spec, *values)
+        rec["intervals"] = {k: {"lo": rec["metrics"][k] - h, "hi": rec["metrics"][k] + h, "level": 0.95,
+                                "method": "bootstrap-images", "b": 200, "seed": 0} for k, h in half.items()}
+        write_result(folder, rec)
+    rows = sort_rows([record_row(r) for r in read_results(folder)[0]])
     text = markdown_table("t", rows, ("model", "kind"))
     header = [line for line in text.splitlines() if line.startswith("| #")][0].strip("|").split(" | ")
     cells = {r[1].strip("`"): dict(zip([h.strip() for h in header], r, strict=True)) for r in _table_rows(text)}
     col = {c.key: next(h.strip() for h in header if h.strip().startswith(c.title)) for c in COLUMNS}
-    # Clarity: higher is better -> sparse (0.70) alone is bold
-    assert cells["shapes:sparse"][col["clarity"]] == "**0.700**"
-    assert cells["shapes:sae"][col["clarity"]] == "0.600"
-    # L0: lower is better, tie between sparse and sae -> both bold, dense not
-    assert cells["shapes:sparse"][col["l0"]] == "**5.0**" and cells["shapes:sae"][col["l0"]] == "**5.0**"
-    assert cells["shapes:dense"][col["l0"]] == "64.0"
-    # zero-shot: dense best
-    assert cells["shapes:dense"][col["zeroshot_mean"]] == "**0.600**"
-    # all equal (gt coverage) or a single value (FVU) or reference (baseline): nothing bold
+    # Clarity: sparse 0.70 [0.68, 0.72] clear of sae 0.60 [0.58, 0.62] -> bold, with its half-width
+    assert cells["shapes:sparse"][col["clarity"]] == "**0.700 ± 0.020**"
+    assert cells["shapes:sae"][col["clarity"]] == "0.600 ± 0.020"
+    # L0: lower is better, but sparse and sae tie -> intervals overlap -> nothing bold
+    assert {cells[m][col["l0"]] for m in ("shapes:sparse", "shapes:sae")} == {"5.0 ± 0.5"}
+    # zero-shot: dense best but inside the runner-up's interval
+    assert cells["shapes:dense"][col["zeroshot_mean"]] == "0.600 ± 0.040"
+    # no interval (gt coverage, FVU) or reference (baseline): nothing bold, bare values
     assert all("**" not in c[col[k]] for c in cells.values() for k in ("gt_coverage", "fvu", "clarity_baseline"))
     assert cells["shapes:sae"][col["fvu"]] == "0.120" and cells["shapes:dense"][col["fvu"]] == "–"
     # label correlation stored as null everywhere -> dash
     assert {c[col["label_correlation_mean"]] for c in cells.values()} == {"–"}
     # rows ranked by Clarity
     assert [r["model"] for r in rows] == ["shapes:sparse", "shapes:sae", "shapes:dense"]
-    # every metric has a footnote linking its docs anchor
+    # every metric has a footnote linking its docs anchor, and says how its interval was made
     for c in COLUMNS:
         assert f"[^{c.key}]: " in text and f"../docs/metrics.md#{c.anchor})" in text
+    assert "over images (bootstrap-images, B=200, seed 0)" in text.split("[^clarity]:")[1].splitlines()[0]
+    assert "No interval." in text.split("[^fvu]:")[1].splitlines()[0]
 
 
 def test_overall_is_the_mean_over_datasets(tmp_path):

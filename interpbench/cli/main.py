@@ -18,7 +18,8 @@ app = typer.Typer(name="interpbench", no_args_is_help=True, add_completion=False
 
 # (module, attribute, name): single commands are functions, groups are Typer sub-apps.
 _COMMANDS = [("interpbench.cli.evaluate", "evaluate", "evaluate"),
-             ("interpbench.cli.models", "models", "models")]
+             ("interpbench.cli.models", "models", "models"),
+             ("interpbench.cli.validity", "validate_metrics", "validate-metrics")]
 _GROUPS = [("interpbench.cli.train", "app", "train", "Train reference models: CLIPs and TopK SAEs."),
            ("interpbench.cli.vocab", "app", "vocab", "Build and list vocabularies."),
            ("interpbench.cli.leaderboard", "app", None, None),

@@ -330,6 +330,14 @@ class ShapesWorld:
             attributes=sample_attributes(objects, background),
         )
 
+    def labels(self, index: int) -> tuple[dict, np.ndarray]:
+        """(attributes, concept vector) of sample `index` without rendering it: the scene is
+        drawn first from the sample's generator, so these equal world[index]'s."""
+        if not 0 <= index < self.length:
+            raise IndexError(f"Shapes index {index} out of range [0, {self.length})")
+        objects, background = self._draw_objects(_rng(self.seed, self.split, index))
+        return sample_attributes(objects, background), concept_vector(objects, background)
+
 
 def sample_attributes(objects: list[ShapesObject], background: str) -> dict:
     """attribute -> single true value, or None where the image has several."""

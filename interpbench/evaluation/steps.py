@@ -100,13 +100,19 @@ def caption_features(rep, source, settings, ctx) -> torch.Tensor | None:
                                 "what": "caption-features"}, progress=advance)
 
 
+def suite_config(settings):
+    from interpbench.metrics.suite import SuiteConfig
+
+    return SuiteConfig(tau=settings.tau, n_min=settings.n_min, top_n=settings.top_n, band=tuple(settings.band),
+                       top_k_words=settings.top_k_words, corr_threshold=settings.corr_threshold, seed=settings.seed)
+
+
 def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
     from interpbench.metrics.label_correlation import label_text_from_vocab
     from interpbench.metrics.multimodality import pairing_derangement
-    from interpbench.metrics.suite import MetricSuite, SuiteConfig
+    from interpbench.metrics.suite import MetricSuite
 
-    cfg = SuiteConfig(tau=settings.tau, n_min=settings.n_min, top_n=settings.top_n, band=tuple(settings.band),
-                      top_k_words=settings.top_k_words, corr_threshold=settings.corr_threshold, seed=settings.seed)
+    cfg = suite_config(settings)
     vjudge = vocab_judge(labels, settings, ctx, source)
     label_text = label_text_from_vocab(labels["labels"], vjudge) if vjudge is not None else None
     # ground truth: label correlation is with the labelled concept's presence (0/1), not a cosine
@@ -136,44 +142,136 @@ def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
 
 def zeroshot(rep, source, cache, settings, ctx) -> dict:
     """Zero-shot accuracy per Shapes attribute via clip-benchmark, on the cached image embeddings."""
-    from interpbench.data.shapes import ATTRIBUTES, ZEROSHOT_CLASSNAMES, ZEROSHOT_TEMPLATES
-    from interpbench.metrics.zeroshot import EncoderView, PassthroughTokenizer, zeroshot_accuracy
+    from interpbench.metrics.zeroshot import PassthroughTokenizer, zeroshot_accuracy
 
     if not hasattr(source, "world"):
         return labelled_zeroshot(rep, source, cache, ctx) if getattr(source, "classes", None) else {}
-    emb = cache_rows(cache, "zs_embedding")
-    text_fn = rep.encode_text_features if rep.meta.kind == "sparse-clip" else rep.encode_text_embedding
-    view = EncoderView(lambda x: x, lambda texts: text_fn(list(texts)))
-    out = {}
-    for attribute, templates in ZEROSHOT_TEMPLATES.items():
-        values = ATTRIBUTES[attribute]
-        items = [(i, source.world[i].attributes[attribute]) for i in range(len(source))]
-        items = [(i, values.index(v)) for i, v in items if v is not None]
-        if not items:
-            continue
-        ds = _EmbeddingDataset(emb, items, list(ZEROSHOT_CLASSNAMES[attribute]))
+    view, out = _zeroshot_view(rep), {}
+    for key, ds, templates in _zeroshot_sets(source, cache_rows(cache, "zs_embedding")):
         dl = torch.utils.data.DataLoader(ds, batch_size=512, shuffle=False)
-        res = zeroshot_accuracy(view, PassthroughTokenizer(), dl, ds.classes, list(templates), device=ctx.device.type)
-        out[f"zeroshot_{attribute}"] = res["acc1"]
+        res = zeroshot_accuracy(view, PassthroughTokenizer(), dl, ds.classes, templates, device=ctx.device.type)
+        out[key] = res["acc1"]
     if out:
         out["zeroshot_mean"] = sum(out.values()) / len(out)
     return out
 
 
+def _zeroshot_view(rep):
+    from interpbench.metrics.zeroshot import EncoderView
+
+    text_fn = rep.encode_text_features if rep.meta.kind == "sparse-clip" else rep.encode_text_embedding
+    return EncoderView(lambda x: x, lambda texts: text_fn(list(texts)))
+
+
+def _zeroshot_sets(source, emb):
+    """(metric key, data set of (embedding, class), templates) per zero-shot task of the source."""
+    if not hasattr(source, "world"):
+        items = [(i, source.label(i)) for i in range(len(source))]
+        return [("zeroshot_acc1", _EmbeddingDataset(emb, items, list(source.classes)), list(source.templates))]
+    from interpbench.data.shapes import ATTRIBUTES, ZEROSHOT_CLASSNAMES, ZEROSHOT_TEMPLATES
+
+    sets = []
+    attributes = [source.world.labels(i)[0] for i in range(len(source))]  # no rendering
+    for attribute, templates in ZEROSHOT_TEMPLATES.items():
+        values = ATTRIBUTES[attribute]
+        items = [(i, attributes[i][attribute]) for i in range(len(source))]
+        items = [(i, values.index(v)) for i, v in items if v is not None]
+        if items:
+            ds = _EmbeddingDataset(emb, items, list(ZEROSHOT_CLASSNAMES[attribute]))
+            sets.append((f"zeroshot_{attribute}", ds, list(templates)))
+    return sets
+
+
 def labelled_zeroshot(rep, source, cache, ctx) -> dict:
     """Zero-shot accuracy on a labelled source (folder:, table: with labels, clip_benchmark:)."""
-    from interpbench.metrics.zeroshot import EncoderView, PassthroughTokenizer, zeroshot_accuracy
+    from interpbench.metrics.zeroshot import PassthroughTokenizer, zeroshot_accuracy
 
-    emb = cache_rows(cache, "zs_embedding")
-    text_fn = rep.encode_text_features if rep.meta.kind == "sparse-clip" else rep.encode_text_embedding
-    view = EncoderView(lambda x: x, lambda texts: text_fn(list(texts)))
-    ds = _EmbeddingDataset(emb, [(i, source.label(i)) for i in range(len(source))], list(source.classes))
+    [(_, ds, templates)] = _zeroshot_sets(source, cache_rows(cache, "zs_embedding"))
     dl = torch.utils.data.DataLoader(ds, batch_size=512, shuffle=False)
-    res = zeroshot_accuracy(view, PassthroughTokenizer(), dl, ds.classes, list(source.templates),
+    res = zeroshot_accuracy(_zeroshot_view(rep), PassthroughTokenizer(), dl, ds.classes, templates,
                             device=ctx.device.type)
     # zeroshot_mean is the headline key leaderboards read (for Shapes, the mean over attributes).
     return {"zeroshot_acc1": res["acc1"], "zeroshot_mean_per_class_recall": res["mean_per_class_recall"],
             "zeroshot_mean": res["acc1"]}
+
+
+def zeroshot_correct(rep, source, cache, ctx) -> dict:
+    """metric key -> (image ids, per-image top-1 correct) of each zero-shot task, for the intervals."""
+    import numpy as np
+
+    from interpbench.metrics.zeroshot import PassthroughTokenizer, zeroshot_correct
+
+    if not hasattr(source, "world") and not getattr(source, "classes", None):
+        return {}
+    view, out = _zeroshot_view(rep), {}
+    for key, ds, templates in _zeroshot_sets(source, cache_rows(cache, "zs_embedding")):
+        dl = torch.utils.data.DataLoader(ds, batch_size=512, shuffle=False)
+        ids = np.array([i for i, _ in ds.items], dtype=np.int64)
+        out[key] = (ids, zeroshot_correct(view, PassthroughTokenizer(), dl, ds.classes, templates,
+                                          device=ctx.device.type))
+    return out
+
+
+def intervals(rep, source, cache, judge, labels, text_feats, settings, ctx) -> dict:
+    """metric key -> interval record (metrics.bootstrap) from the cached rows; {} when
+    settings.bootstrap is 0 or the run is distributed (the rows live on several ranks)."""
+    from interpbench.distributed import current_shard
+    from interpbench.metrics.intervals import metric_intervals
+
+    if settings.bootstrap < 1 or current_shard().world > 1:
+        return {}
+    advance = ctx_task(ctx, f"intervals {rep.meta.name} (B={settings.bootstrap})", 1)
+    cfg = suite_config(settings)
+    inputs = _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, settings, ctx)
+    out = metric_intervals(inputs, cfg, settings.bootstrap, settings.seed)
+    advance(1)
+    return out
+
+
+def _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, settings, ctx):
+    """Every array the intervals read, one row per image, from the cache and earlier steps."""
+    import numpy as np
+
+    from interpbench.metrics._inputs import to_entries
+    from interpbench.metrics.intervals import IntervalInputs
+    from interpbench.metrics.label_correlation import label_text_from_vocab
+
+    inputs = IntervalInputs(features=_all_entries(cache, rep.n_features, cfg.nonnegative), judge_unit=_unit(judge))
+    if text_feats is not None:
+        inputs.text_features = to_entries(text_feats, "text_features", rep.n_features, cfg.nonnegative)
+    vjudge = vocab_judge(labels, settings, ctx)  # read back from the text cache
+    if vjudge is not None:
+        inputs.label_text_judge = label_text_from_vocab(labels["labels"], vjudge)
+    if source.concept_names is not None:
+        world = getattr(source, "world", None)  # Shapes: concepts without rendering the images
+        inputs.concepts = np.stack([world.labels(i)[1] if world is not None else source.concepts(i)
+                                    for i in range(len(source))])
+        inputs.concept_names = list(source.concept_names)
+        if labels is not None:
+            inputs.top_words = [labels["words"][w] if w >= 0 else None for w in labels["labels"].word_ids[:, 0].tolist()]
+    if "sae_input" in cache.read(0).tensors:
+        inputs.sae_input, inputs.sae_recon = cache_rows(cache, "sae_input"), cache_rows(cache, "sae_recon")
+    if settings.zeroshot:
+        inputs.zeroshot = zeroshot_correct(rep, source, cache, ctx)
+    return inputs
+
+
+def _unit(judge):
+    from interpbench.metrics._inputs import to_matrix, unit_rows
+
+    return unit_rows(to_matrix(judge, "judge"), "judge")
+
+
+def _all_entries(cache, n_features: int, nonnegative: bool):
+    """Entries of every cached image row (row = global image index)."""
+    from interpbench.metrics._inputs import Entries, to_entries
+
+    parts = []
+    for feats, t in iter_image_chunks(cache, n_features):
+        e = to_entries(feats, "features", n_features, nonnegative)
+        parts.append(Entries(e.rows + int(t["index"][0]), e.cols, e.vals, 0, n_features))
+    return Entries(torch.cat([p.rows for p in parts]), torch.cat([p.cols for p in parts]),
+                   torch.cat([p.vals for p in parts]), cache.n_items, n_features)
 
 
 class _EmbeddingDataset(torch.utils.data.Dataset):

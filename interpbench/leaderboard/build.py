@@ -13,11 +13,13 @@ from interpbench.leaderboard.merge import analysis_note, attach_analyses
 from interpbench.leaderboard.tables import (
     ID_FIELDS,
     csv_text,
+    is_control,
     markdown_table,
     overall_rows,
     record_row,
     sort_rows,
 )
+from interpbench.leaderboard.validity import separation_flags
 from interpbench.results.store import load_per_feature, read_results, settings_hash, slug
 
 PLOTS = (("modality-density", "Modality score vs activation density per feature (Sparse CLIP Fig. 3b style)"),
@@ -75,13 +77,15 @@ def dataset_plots(records: list[dict], out_dir: Path, stem: str, report: Leaderb
 
 
 def _dataset_page(name: str, records: list[dict], stem: str, docs_url: str) -> tuple[str, str]:
-    rows = sort_rows([record_row(r) for r in records])
+    rows = sort_rows([record_row(r) for r in records if not is_control(r)])
+    controls = sort_rows([record_row(r) for r in records if is_control(r)])
     identity = ", ".join(sorted({f"`{settings_hash(r['dataset'].get('identity', ''))}`" for r in records}))
     intro = (f"Data set `{name}` (identity hash {identity}). {judges_line(records)} "
              f"Full precision: [{stem}.csv]({stem}.csv). {analysis_note(records)}").rstrip()
-    text = markdown_table(f"Leaderboard: {name}", rows, ID_FIELDS[:2] + ID_FIELDS[3:], intro, docs_url)
+    text = markdown_table(f"Leaderboard: {name}", rows, ID_FIELDS[:2] + ID_FIELDS[3:], intro, docs_url,
+                          controls=controls, flags=separation_flags(records))
     figs = "\n".join(f"### {title}\n\n![{title}]({stem}-{plot}.png)\n" for plot, title in PLOTS)
-    return text + "\n## Plots\n\n" + figs, csv_text(rows, ID_FIELDS)
+    return text + "\n## Plots\n\n" + figs, csv_text(rows, ID_FIELDS, controls)
 
 
 def build_leaderboard(results_dir: Path, out_dir: Path, docs_url: str = DOCS_URL,
@@ -101,10 +105,16 @@ def build_leaderboard(results_dir: Path, out_dir: Path, docs_url: str = DOCS_URL
         if with_plots:
             dataset_plots(group, out_dir, stem, report)
         index.append(f"- [{name}]({stem}.md) ([CSV]({stem}.csv))")
-    rows = overall_rows([record_row(r) for r in records])
-    intro = f"Mean of each metric over a model's results on all data sets (column `datasets`). {judges_line(records)}"
-    page = markdown_table("Leaderboard: overall", rows, ("model", "kind", "datasets"), intro, docs_url)
-    report.written += _write(out_dir, "overall", page, csv_text(rows, ("model", "kind", "datasets")))
+    rows = overall_rows([record_row(r) for r in records if not is_control(r)])
+    controls = overall_rows([record_row(r) for r in records if is_control(r)])
+    intro = ("Mean of each metric over a model's results on all data sets (column `datasets`); "
+             f"intervals only where a model has one result. {judges_line(records)}")
+    ids = ("model", "kind", "datasets")
+    page = markdown_table("Leaderboard: overall", rows, ids, intro, docs_url, controls=controls,
+                          flags=separation_flags(records))
+    report.written += _write(out_dir, "overall", page, csv_text(rows, ids, controls))
+    if (out_dir / "validity.md").is_file():  # written by `interpbench validate-metrics`
+        index.append("- [Metric validity](validity.md) ([JSON](validity.json))")
     # other reports that live in the same folder (analyses/, decomposition/) get a link too
     index += [f"- [{d.name}]({d.name}/README.md)" for d in sorted(out_dir.iterdir())
               if d.is_dir() and (d / "README.md").is_file()]

@@ -50,17 +50,7 @@ class ReconstructionAccumulator:
         if x.shape != x_hat.shape or z.n_rows != x.shape[0]:
             raise ShapeMismatchError(f"reconstruction: x {tuple(x.shape)}, x_hat {tuple(x_hat.shape)}, "
                                      f"z with {z.n_rows} rows; expected equal [B, d] and B rows of z.")
-        err = x_hat - x
-        ms, var_x, ma = (x * x).mean(1), x.var(dim=1), x.abs().mean(1)
-        xn, hn = x.norm(dim=1), x_hat.norm(dim=1)
-        cos = torch.where(hn > 0, (x * x_hat).sum(1) / (xn * hn), torch.zeros_like(xn))
-        per_sample = (  # (value, usable) per metric; unusable values may be inf/NaN, masked out
-            ((err * err).mean(1) / ms, ms > 0),
-            (err.var(dim=1) / var_x, var_x > 0),
-            (err.abs().mean(1) / ma, ma > 0),
-            (cos, xn > 0),
-        )
-        for i, (value, ok) in enumerate(per_sample):
+        for i, (value, ok) in enumerate(per_sample_ratios(x, x_hat)):
             self.sums[i, 0] += value[ok].sum()
             self.sums[i, 1] += int(ok.sum())
         self.fired += torch.bincount(z.cols, minlength=self.n_features)
@@ -93,6 +83,17 @@ class ReconstructionAccumulator:
             dead_latents_pct=100.0 * float((self.fired == 0).sum()) / self.n_features if n else None,
             n_samples=n,
         )
+
+
+def per_sample_ratios(x: torch.Tensor, x_hat: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    """(value [B], usable [B]) per sample for fvu, fvu_msae, nmae and cosine, in that order;
+    unusable values may be inf/NaN and are masked out by the caller (also by the intervals)."""
+    err = x_hat - x
+    ms, var_x, ma = (x * x).mean(1), x.var(dim=1), x.abs().mean(1)
+    xn, hn = x.norm(dim=1), x_hat.norm(dim=1)
+    cos = torch.where(hn > 0, (x * x_hat).sum(1) / (xn * hn), torch.zeros_like(xn))
+    return (((err * err).mean(1) / ms, ms > 0), (err.var(dim=1) / var_x, var_x > 0),
+            (err.abs().mean(1) / ma, ma > 0), (cos, xn > 0))
 
 
 def reconstruction_metrics(x, x_hat, z) -> ReconstructionResult:

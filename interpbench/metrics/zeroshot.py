@@ -7,8 +7,10 @@ same classifier code scores every representation.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
+import numpy as np
 import torch
 from clip_benchmark.metrics import zeroshot_classification
 
@@ -45,18 +47,35 @@ class _Texts(list):
         return self
 
 
-def zeroshot_accuracy(model, tokenizer, dataloader, classnames, templates, device: str = "cpu") -> dict:
-    """Top-1 accuracy and mean per-class recall via clip_benchmark.metrics.zeroshot_classification."""
+@contextlib.contextmanager
+def _quiet_bars():
     # clip-benchmark draws tqdm bars even with verbose=False; ours (rich) already show progress.
     bar = zeroshot_classification.tqdm
     zeroshot_classification.tqdm = functools.partial(bar, disable=True)
     try:
+        yield
+    finally:
+        zeroshot_classification.tqdm = bar
+
+
+def zeroshot_accuracy(model, tokenizer, dataloader, classnames, templates, device: str = "cpu") -> dict:
+    """Top-1 accuracy and mean per-class recall via clip_benchmark.metrics.zeroshot_classification."""
+    with _quiet_bars():
         out = zeroshot_classification.evaluate(
             model, dataloader, tokenizer, classnames, templates, device=device, amp=False, verbose=False
         )
-    finally:
-        zeroshot_classification.tqdm = bar
     return {k: float(v) for k, v in out.items() if k in ("acc1", "mean_per_class_recall")}
+
+
+def zeroshot_correct(model, tokenizer, dataloader, classnames, templates, device: str = "cpu") -> np.ndarray:
+    """[N] bool: is each item's top-1 zero-shot prediction right (clip-benchmark's classifier and
+    logits, top-1 as in its `accuracy`); the mean is `zeroshot_accuracy`'s acc1, per item for
+    the bootstrap intervals."""
+    with _quiet_bars():
+        clf = zeroshot_classification.zero_shot_classifier(model, tokenizer, classnames, templates, device,
+                                                           amp=False)
+        logits, target = zeroshot_classification.run_classification(model, clf, dataloader, device, amp=False)
+    return (logits.topk(1, dim=1)[1][:, 0] == target).numpy()
 
 
 def shapes_zeroshot(model, tokenizer, transform, world: ShapesWorld, device: str = "cpu",

@@ -1,0 +1,26 @@
+"""`interpbench validate-metrics`: the metric-validity report from a results folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def validate_metrics(
+    results: Annotated[Path, typer.Option(help="Results folder: trained models, their controls "
+                                          "(model.control) and reseeded runs (model.train_seed).")] = Path("results"),
+    out: Annotated[Path, typer.Option(help="Markdown report; the JSON goes beside it (.json).")]
+    = Path("leaderboards/validity.md"),
+):
+    """Per metric: gap to the random control, reseed spread, agreement with ground truth, and
+    whether it moves when the image-caption pairing is broken."""
+    from interpbench.cli.leaderboard import report_skipped
+    from interpbench.leaderboard.build import load_records
+    from interpbench.leaderboard.validity import write_validity
+
+    records, skipped = load_records(results)
+    report_skipped(skipped)
+    written = write_validity(records, out)
+    typer.echo(f"{len(records)} results -> " + ", ".join(map(str, written)))

@@ -1,0 +1,175 @@
+"""Bootstrap intervals of the suite's metrics against brute-force replicates in numpy.
+
+Each test recomputes the B replicates independently (explicit pairs, one-call metric
+functions on the resampled rows) with the same seeded resamples and checks the interval
+ends, so the fast weighted paths in metrics/intervals.py must equal streaming the
+resampled rows through the metrics.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from interpbench.metrics._inputs import to_entries, unit_rows
+from interpbench.metrics.bootstrap import percentile_interval, resample_indices
+from interpbench.metrics.clarity import pairwise_cosine_from_sums
+from interpbench.metrics.ground_truth import ground_truth, label_accuracy
+from interpbench.metrics.intervals import IntervalInputs, RowTaker, metric_intervals, weighted_pairwise_cosine
+from interpbench.metrics.label_correlation import label_correlation
+from interpbench.metrics.suite import SuiteConfig
+from interpbench.metrics.zeroshot import (
+    EncoderView,
+    PassthroughTokenizer,
+    zeroshot_accuracy,
+    zeroshot_correct,
+)
+
+B, SEED = 25, 3
+
+
+def _data(seed=0, n=40, f=6, d=5):
+    rng = np.random.default_rng(seed)
+    acts = rng.exponential(1.0, (n, f)) * (rng.random((n, f)) < 0.3)
+    acts[:, 0] = 0.0
+    acts[:3, 0] = 1.0  # a rare feature: three images
+    judge = rng.normal(size=(n, d))
+    return acts, judge
+
+
+def _inputs(acts, judge, **kw):
+    return IntervalInputs(features=to_entries(acts, "f", acts.shape[1]),
+                          judge_unit=unit_rows(torch.as_tensor(judge, dtype=torch.float64), "j"), **kw)
+
+
+def _ci(values):
+    lo, hi = percentile_interval(values)
+    return pytest.approx([lo, hi], abs=2e-6)  # interval_record keeps 6 decimals
+
+
+def _u_clarity(members: np.ndarray, emb: np.ndarray) -> float:
+    """Mean cosine over ordered pairs of copies of *different* images (explicit pairs)."""
+    pairs = [emb[a] @ emb[b] for a, b in itertools.permutations(range(len(members)), 2) if members[a] != members[b]]
+    return float(np.mean(pairs)) if pairs else np.nan
+
+
+def test_weighted_cosine_is_plain_clarity_at_unit_weights_and_a_u_statistic_otherwise():
+    acts, judge = _data()
+    emb = judge / np.linalg.norm(judge, axis=1, keepdims=True)
+    mask = (acts > 0.001).astype(np.float64)
+    sums = torch.from_numpy(mask.T @ emb)
+    n = torch.from_numpy(mask.sum(0))
+    got = weighted_pairwise_cosine(sums, n, n)
+    np.testing.assert_allclose(got.numpy(), pairwise_cosine_from_sums(sums, n).numpy(), atol=1e-12)
+    w = np.random.default_rng(1).integers(0, 3, acts.shape[0]).astype(np.float64)
+    got = weighted_pairwise_cosine(torch.from_numpy(mask.T @ (w[:, None] * emb)), torch.from_numpy(mask.T @ w),
+                                   torch.from_numpy(mask.T @ (w * w)))
+    for i in range(acts.shape[1]):
+        copies = np.repeat(np.arange(acts.shape[0]), w.astype(int))
+        members = copies[mask[copies, i] > 0]
+        expect = _u_clarity(members, emb[members])
+        assert got[i].item() == pytest.approx(expect, abs=1e-12) if np.isfinite(expect) else np.isnan(got[i].item())
+
+
+def test_row_taker_takes_repeated_rows():
+    acts, _ = _data()
+    e = to_entries(acts, "f", acts.shape[1])
+    idx = torch.tensor([5, 5, 0, 39, 2, 5])
+    np.testing.assert_array_equal(RowTaker(e).take(idx).to_dense().numpy(), acts[idx.numpy()].astype(np.float32))
+
+
+def test_clarity_l0_baseline_and_active_match_brute_force_replicates():
+    acts, judge = _data()
+    cfg = SuiteConfig()
+    got = metric_intervals(_inputs(acts, judge), cfg, B, SEED)
+    emb = judge / np.linalg.norm(judge, axis=1, keepdims=True)
+    idx, fidx = resample_indices(len(acts), B, SEED), resample_indices(acts.shape[1], B, SEED + 1)
+    clar, base, l0 = [], [], []
+    for i, f in zip(idx, fidx, strict=True):
+        per = []
+        for j in range(acts.shape[1]):
+            members = i[acts[i, j] > cfg.tau]
+            per.append(_u_clarity(members, emb[members]) if len(set(members)) >= 2 else np.nan)
+        per = np.array(per)[f]
+        clar.append(np.nanmean(per))
+        base.append(_u_clarity(i, emb[i]))
+        l0.append((acts[i] > cfg.tau).sum(1).mean())
+    assert [got["clarity"]["lo"], got["clarity"]["hi"]] == _ci(clar)
+    assert [got["clarity_baseline"]["lo"], got["clarity_baseline"]["hi"]] == _ci(base)
+    assert [got["l0"]["lo"], got["l0"]["hi"]] == _ci(l0)
+    active = 100 * ((acts > cfg.tau).sum(0) >= cfg.n_min)
+    assert [got["active_features_pct"]["lo"], got["active_features_pct"]["hi"]] == _ci(active[fidx].mean(1))
+    assert got["clarity"] == {**got["clarity"], "method": "bootstrap-images+features", "b": B, "seed": SEED}
+    assert got["active_features_pct"]["method"] == "bootstrap-features"
+    assert metric_intervals(_inputs(acts, judge), cfg, B, SEED) == got  # seeded: same numbers again
+    assert metric_intervals(_inputs(acts, judge), cfg, B, SEED + 7) != got
+
+
+def test_label_correlation_matches_the_one_call_metric_on_resampled_rows():
+    acts, judge = _data()
+    text = np.roll(acts, 1, axis=1) * 0.7 + acts * 0.3
+    labels = np.random.default_rng(2).normal(size=(acts.shape[1], judge.shape[1]))
+    labels[1] = np.nan  # unlabelled feature
+    cfg = SuiteConfig()
+    got = metric_intervals(_inputs(acts, judge, text_features=to_entries(text, "t", acts.shape[1]),
+                                   label_text_judge=labels), cfg, B, SEED)
+    idx, fidx = resample_indices(len(acts), B, SEED), resample_indices(acts.shape[1], B, SEED + 1)
+    corr = [np.nanmean(label_correlation(acts[i], judge[i], labels).per_feature[f]) for i, f in zip(idx, fidx, strict=True)]
+    assert [got["label_corr_mean"]["lo"], got["label_corr_mean"]["hi"]] == _ci(corr)
+    assert "multimodal_fraction" not in got  # the suite's own interval (MetricSuite.extras)
+
+
+def test_ground_truth_fvu_and_zeroshot_match_brute_force():
+    acts, judge = _data(f=4)  # <= 4 features: every feature is a candidate, so the search is exact
+    rng = np.random.default_rng(5)
+    concepts = (rng.random((len(acts), 3)) < 0.4).astype(np.float32)
+    concepts[:, 0] = (acts[:, 1] > 0.5).astype(np.float32)  # a recoverable concept
+    names = ["color:red", "shape:circle", "size:big"]
+    words = ["red", "red", "circle", None]
+    x = rng.normal(size=(len(acts), 3))
+    x_hat = x + rng.normal(scale=0.3, size=x.shape)
+    ids = np.arange(0, len(acts), 2)
+    correct = rng.random(len(ids)) < 0.7
+    inputs = _inputs(acts, judge, concepts=concepts, concept_names=names, top_words=words,
+                     sae_input=torch.from_numpy(x), sae_recon=torch.from_numpy(x_hat),
+                     zeroshot={"zeroshot_a": (ids, correct), "zeroshot_b": (np.arange(len(acts)), np.ones(len(acts)))})
+    cfg = SuiteConfig(gt_threshold=0.7)
+    got = metric_intervals(inputs, cfg, B, SEED)
+    cov, acc, fvu, za, zm = [], [], [], [], []
+    for i in resample_indices(len(acts), B, SEED):
+        r = ground_truth(acts[i], concepts[i], names, threshold=0.7)
+        cov.append(np.nan if r.coverage is None else r.coverage)
+        la = label_accuracy(r, names, words, threshold=0.7)
+        acc.append(np.nan if la is None else la)
+        fvu.append(np.mean(((x_hat[i] - x[i]) ** 2).mean(1) / (x[i] ** 2).mean(1)))
+        mask = np.isin(i, ids)
+        a = np.mean([correct[np.searchsorted(ids, j)] for j in i[mask]])
+        za.append(a)
+        zm.append((a + 1.0) / 2)
+    for key, values in (("gt_coverage", cov), ("gt_label_accuracy", acc), ("fvu", fvu), ("zeroshot_a", za),
+                        ("zeroshot_mean", zm)):
+        assert [got[key]["lo"], got[key]["hi"]] == _ci(values), key
+
+
+def test_zeroshot_correct_averages_to_clip_benchmark_accuracy():
+    g = torch.Generator().manual_seed(0)
+    classes, n = ["a", "b", "c"], 50
+    class_emb = torch.randn(3, 6, generator=g)
+    target = torch.randint(0, 3, (n,), generator=g)
+    images = class_emb[target] + torch.randn(n, 6, generator=g) * 1.2
+
+    class _Set(torch.utils.data.Dataset):
+        classes = ["a", "b", "c"]
+
+        def __len__(self):
+            return n
+
+        def __getitem__(self, i):
+            return images[i], int(target[i])
+
+    view = EncoderView(lambda x: x, lambda texts: torch.stack([class_emb[classes.index(t[-1])] for t in texts]))
+    dl = torch.utils.data.DataLoader(_Set(), batch_size=16)
+    right = zeroshot_correct(view, PassthroughTokenizer(), dl, classes, ["x {c}"])
+    acc = zeroshot_accuracy(view, PassthroughTokenizer(), dl, classes, ["x {c}"])["acc1"]
+    assert right.shape == (n,) and right.mean() == pytest.approx(acc, abs=1e-12)

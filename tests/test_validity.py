@@ -1,0 +1,165 @@
+"""Metric validity (gap to control, reseed spread, GT agreement, shuffled pairs) and the
+leaderboard's Controls block, on hand-written results files with known answers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import rankdata
+from typer.testing import CliRunner
+
+from interpbench.leaderboard.build import build_leaderboard
+from interpbench.leaderboard.columns import COLUMNS
+from interpbench.leaderboard.validity import separation_flags, validity_report
+from interpbench.results.store import SCHEMA_VERSION, read_results, write_result
+
+COL = {c.key: c for c in COLUMNS}
+
+
+def _iv(lo, hi):
+    return {"lo": lo, "hi": hi, "level": 0.95, "method": "bootstrap-images", "b": 200, "seed": 0}
+
+
+def _record(spec, metrics, intervals, model_extra=None, controls=None):
+    rec = {"schema_version": SCHEMA_VERSION, "interpbench_version": "0.1.0",
+           "model": {"spec": spec, "name": spec, "kind": "sae", **(model_extra or {})},
+           "dataset": {"name": "shapes-eval", "spec": "shapes", "identity": {"seed": 0}},
+           "settings": {"n_images": 100, "judge": "groundtruth"}, "seed": 0, "metrics": metrics,
+           "intervals": intervals}
+    if controls:
+        rec["controls"] = controls
+    return rec
+
+
+RNG = np.random.default_rng(0)
+GT = RNG.uniform(0.5, 1.0, 30)
+CLARITY = GT + RNG.normal(scale=0.2, size=30)
+CLARITY[[3, 7]] = np.nan  # inactive features are left out of the rank correlation
+
+
+@pytest.fixture
+def folder(tmp_path):
+    out = tmp_path / "results"
+    # trained: clarity 0.50 [0.46, 0.54], l0 16 [15.5, 16.5], multimodal 0.40 [0.35, 0.45]
+    write_result(out, _record("sae:a", {"clarity": 0.5, "l0": 16.0, "multimodal_fraction": 0.4},
+                              {"clarity": _iv(0.46, 0.54), "l0": _iv(15.5, 16.5), "multimodal_fraction": _iv(0.35, 0.45)},
+                              {"recipe": "topk16", "train_seed": 0},
+                              {"shuffled_pairs": {"multimodal_fraction": 0.39, "clarity": 0.2}}),
+                 {"clarity": CLARITY, "gt_best_auroc": GT})
+    # its random control: clarity 0.30 [0.27, 0.33] (separates), the same L0 (matched by design)
+    write_result(out, _record("random-codes:sae:a", {"clarity": 0.3, "l0": 16.0, "multimodal_fraction": 0.1},
+                              {"clarity": _iv(0.27, 0.33), "l0": _iv(15.6, 16.4), "multimodal_fraction": _iv(0.05, 0.15)},
+                              {"control": {"of": "sae:a", "kind": "random-codes", "seed": 0}}))
+    # two reseeds of the same recipe
+    for seed, c in ((1, 0.56), (2, 0.47)):
+        write_result(out, _record(f"sae:a@{seed}", {"clarity": c, "l0": 16.0}, {},
+                                  {"recipe": "topk16", "train_seed": seed}))
+    return out
+
+
+def _metric(report, key):
+    return next(m for m in report["metrics"] if m["key"] == key)
+
+
+def test_gap_to_control_with_combined_interval_and_flags(folder):
+    records = read_results(folder)[0]
+    rep = validity_report(records)
+    [g] = next(r for r in _metric(rep, "clarity")["models"] if r["model"] == "sae:a")["gaps"]
+    h = math.hypot(0.04, 0.03)  # half-widths 0.04 and 0.03 combined in quadrature
+    assert g["gap"] == pytest.approx(0.2) and [g["lo"], g["hi"]] == pytest.approx([0.2 - h, 0.2 + h])
+    assert g["separates"] is True and g["kind"] == "random-codes"
+    [g] = next(r for r in _metric(rep, "l0")["models"] if r["model"] == "sae:a")["gaps"]
+    assert g["gap"] == 0 and g["separates"] is False
+    flags = separation_flags(records)
+    assert set(flags) == {"l0"} and "`sae:a` vs its random-codes" in flags["l0"]
+    assert _metric(rep, "l0")["separates"] is False and _metric(rep, "clarity")["separates"] is True
+
+
+def test_gap_is_a_paired_bootstrap_when_both_keep_replicates_of_the_same_resamples(tmp_path):
+    rng = np.random.default_rng(1)
+    shared = rng.normal(scale=0.05, size=200)  # the image resamples move both models alike
+    t, c = 0.5 + shared, 0.48 + shared + rng.normal(scale=0.002, size=200)
+    t[5] = np.nan  # an undefined replicate drops its pair
+
+    def iv(v):
+        return {**_iv(float(np.nanquantile(v, 0.025)), float(np.nanquantile(v, 0.975))),
+                "replicates": [None if np.isnan(x) else float(x) for x in v]}
+
+    write_result(tmp_path, _record("m", {"clarity": 0.5}, {"clarity": iv(t)}))
+    write_result(tmp_path, _record("ctl", {"clarity": 0.48}, {"clarity": iv(c)},
+                                   {"control": {"of": "m", "kind": "random-codes", "seed": 0}}))
+    rep = validity_report(read_results(tmp_path)[0])
+    [g] = next(r for r in _metric(rep, "clarity")["models"] if r["model"] == "m")["gaps"]
+    d = (t - c)[np.isfinite(t)]
+    assert g["method"] == "paired bootstrap" and g["gap"] == pytest.approx(0.02)
+    assert [g["lo"], g["hi"]] == pytest.approx(list(np.quantile(d, [0.025, 0.975])), abs=1e-12)
+    assert g["separates"] is True  # combined in quadrature, +-0.14 would have included 0
+
+
+def test_reseed_spread_is_the_sample_sd_over_seeds(folder):
+    [s] = _metric(validity_report(read_results(folder)[0]), "clarity")["reseed"]
+    assert s["recipe"] == "topk16" and s["seeds"] == [0, 1, 2]
+    assert s["sd"] == pytest.approx(np.std([0.5, 0.56, 0.47], ddof=1)) and (s["min"], s["max"]) == (0.47, 0.56)
+
+
+def test_ground_truth_agreement_is_spearman_over_defined_features(folder):
+    row = next(r for r in _metric(validity_report(read_results(folder)[0]), "clarity")["models"] if r["model"] == "sae:a")
+    ok = np.isfinite(CLARITY)
+    # independent: Pearson correlation of average ranks (float32 as stored in the sidecar)
+    x, y = CLARITY[ok].astype(np.float32), GT[ok].astype(np.float32)
+    expect = np.corrcoef(rankdata(x), rankdata(y))[0, 1]
+    assert row["gt_agreement"]["rho"] == pytest.approx(expect, abs=1e-12) and row["gt_agreement"]["n_features"] == 28
+
+
+def test_shuffled_pairs_moves_only_outside_the_interval(folder):
+    rep = validity_report(read_results(folder)[0])
+    mm = next(r for r in _metric(rep, "multimodal_fraction")["models"] if r["model"] == "sae:a")["shuffled_pairs"]
+    assert mm == {"value": 0.4, "shuffled": 0.39, "moves": False}  # 0.39 is inside [0.35, 0.45]
+    cl = next(r for r in _metric(rep, "clarity")["models"] if r["model"] == "sae:a")["shuffled_pairs"]
+    assert cl["moves"] is True
+
+
+def test_leaderboard_puts_controls_apart_and_marks_unseparated_columns(folder, tmp_path):
+    build_leaderboard(folder, tmp_path / "lb", with_plots=False)
+    page = (tmp_path / "lb" / "shapes-eval.md").read_text()
+    main, controls = page.split("## Controls")
+    assert "random-codes:sae:a" not in main and "`random-codes:sae:a`" in controls
+    assert "random-codes of sae:a (seed 0)" in controls and "**" not in controls.split("[^")[0]
+    l0_note = next(line for line in page.splitlines() if line.startswith("[^l0]:"))
+    assert "**Does not separate trained from random:**" in l0_note
+    assert "Does not separate" not in next(line for line in page.splitlines() if line.startswith("[^clarity]:"))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "lb" / "shapes-eval.csv").read_text())))
+    ctrl = next(r for r in rows if r["model"] == "random-codes:sae:a")
+    assert ctrl["rank"] == "" and ctrl["control"] == "random-codes of sae:a (seed 0)"
+    assert (float(ctrl["clarity_lo"]), float(ctrl["clarity_hi"])) == (0.27, 0.33)
+    assert [r["model"] for r in rows if r["rank"]] == ["sae:a@1", "sae:a", "sae:a@2"]
+
+
+def test_a_flagged_column_loses_its_bold(folder):
+    from interpbench.leaderboard.tables import markdown_table, record_row, sort_rows
+
+    rows = sort_rows([record_row(r) for r in read_results(folder)[0] if "control" not in r["model"]])
+    assert rows[1]["model"] == "sae:a" and rows[1]["clarity_hi"] == 0.54
+    rows[0]["clarity_lo"], rows[0]["clarity_hi"] = 0.55, 0.57  # clear of the runner-up: bold without a flag
+    assert "**0.560 ± 0.010**" in markdown_table("t", rows, ("model",))
+    flagged = markdown_table("t", rows, ("model",), flags={"clarity": "because"})
+    assert "**0.560" not in flagged and "**Does not separate trained from random:** because." in flagged
+
+
+def test_cli_writes_markdown_and_json(folder, tmp_path):
+    from interpbench.cli.main import app
+
+    out = tmp_path / "v" / "validity.md"
+    out.parent.mkdir()
+    res = CliRunner().invoke(app, ["validate-metrics", "--results", str(folder), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert {m["key"] for m in data["metrics"]} == set(COL)
+    text = out.read_text()
+    assert "| Clarity | `sae:a` | 0.500 [0.460, 0.540] | random-codes: +0.200 [0.150, 0.250] |" in text
+    assert "Does not separate trained from random: L0" in text
