@@ -239,9 +239,11 @@ def _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, setting
     inputs = IntervalInputs(features=_all_entries(cache, rep.n_features, cfg.nonnegative), judge_unit=_unit(judge))
     if text_feats is not None:
         inputs.text_features = to_entries(text_feats, "text_features", rep.n_features, cfg.nonnegative)
-    vjudge = vocab_judge(labels, settings, ctx)  # read back from the text cache
+    vjudge = vocab_judge(labels, settings, ctx, source)  # read back from the text cache
     if vjudge is not None:
         inputs.label_text_judge = label_text_from_vocab(labels["labels"], vjudge)
+        if settings.judge == "groundtruth":  # the suite's "dot" similarity: raw 0/1 concept vectors
+            inputs.label_judge = judge.double()
     if source.concept_names is not None:
         world = getattr(source, "world", None)  # Shapes: concepts without rendering the images
         inputs.concepts = np.stack([world.labels(i)[1] if world is not None else source.concepts(i)

@@ -53,6 +53,7 @@ class IntervalInputs:
     top_words: list[str | None] | None = None  # [F] each feature's top vocabulary word
     sae_input: torch.Tensor | None = None  # [N, d] SAE input and reconstruction, or None
     sae_recon: torch.Tensor | None = None
+    label_judge: torch.Tensor | None = None  # [N, d] what label correlation scores against, if not judge_unit
     zeroshot: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # key -> (image ids, correct)
 
 
@@ -192,7 +193,8 @@ def _stateful(make, state, full_update, finish, taker_update, idx) -> list[float
 
 
 def _label_correlation(inputs, cfg, idx, fidx, weights, stats) -> None:
-    e, emb = inputs.features, inputs.judge_unit
+    # the same judge rows the suite used: unit embeddings, or raw concept vectors ("dot" similarity)
+    e, emb = inputs.features, inputs.judge_unit if inputs.label_judge is None else inputs.label_judge
     em, at = emb.numpy(), _csr(e).T.tocsr()
     at2 = at.multiply(at).tocsr()
     sum_a, sum_a2 = (at @ weights.T).T, (at2 @ weights.T).T  # [b, F]
