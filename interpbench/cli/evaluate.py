@@ -27,6 +27,9 @@ def evaluate(
                                                    "or $INTERPBENCH_CACHE).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for data and any sampling; recorded in results.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
+    cf_scenes: Annotated[int | None, typer.Option(help="One-object Shapes scenes for counterfactual selectivity "
+                                                  "(each rendered with 5 single-attribute edits); 0 skips it. "
+                                                  "Default: min(250, n_images / 8).")] = None,
     no_zeroshot: Annotated[bool, typer.Option("--no-zeroshot", help="Skip zero-shot accuracy.")] = False,
     offline: Annotated[bool, typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -50,7 +53,8 @@ def evaluate(
         os.environ["HF_HUB_OFFLINE"] = "1"
         offline = True
     settings = EvalSettings(dataset=dataset, n_images=n_images, seed=seed, judge=judge, vocab=vocab,
-                            template=template, zeroshot=not no_zeroshot, batch_size=batch_size)
+                            template=template, zeroshot=not no_zeroshot, batch_size=batch_size,
+                            cf_scenes=cf_scenes)
     # Under torchrun: join the process group; each rank scores its shard, rank 0 writes.
     from interpbench.distributed import init_from_env, shutdown
 
