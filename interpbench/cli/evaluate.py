@@ -29,7 +29,7 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
     cf_scenes: Annotated[int | None, typer.Option(help="One-object Shapes scenes for counterfactual selectivity "
                                                   "(each rendered with 5 single-attribute edits); 0 skips it. "
-                                                  "Default: min(250, n_images / 8).")] = None,
+                                                  "Default: min(200, n_images / 10).")] = None,
     no_zeroshot: Annotated[bool, typer.Option("--no-zeroshot", help="Skip zero-shot accuracy.")] = False,
     offline: Annotated[bool, typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,

@@ -56,7 +56,7 @@ def scene_value(scene: ShapesScene, attribute: str) -> str:
 class CounterfactualSource:
     """One-object Shapes scenes and their single-attribute edits, as an ImageSource."""
 
-    def __init__(self, n_scenes: int = 250, seed: int = 0, split: str = "test",
+    def __init__(self, n_scenes: int = 200, seed: int = 0, split: str = "test",
                  attributes: tuple[str, ...] = CF_ATTRIBUTES, image_size: int = 64):
         unknown = [a for a in attributes if a not in CF_ATTRIBUTES]
         if unknown or not attributes:

@@ -8,7 +8,8 @@ labels features with a Shapes concept and scores `metrics.selectivity`, two ways
   (`data.shapes.word_concepts`: the word or a synonym); features whose top word names no
   concept are not scored. This tests the label the benchmark hands out. Needs a text tower.
 - `cf_selectivity_gt`: a feature's label is its best ground-truth concept by AUROC on the
-  evaluation images (`gt_best_concept` of the suite); any representation, text or not.
+  evaluation images (`gt_best_concept` of the suite), if that AUROC is >= GT_MIN_AUROC;
+  any representation, text or not.
   The labels are chosen on the `eval` images and tested on held-out `test` scenes.
 """
 
@@ -21,6 +22,11 @@ from interpbench.data.shapes import CONCEPTS, word_concepts
 from interpbench.extraction.extract import extract_images, iter_image_chunks
 from interpbench.metrics.bootstrap import interval_record
 from interpbench.metrics.selectivity import INTERVAL_METHOD, counterfactual_selectivity
+
+# A ground-truth label needs the feature to detect its concept at least halfway from chance
+# (AUROC 0.5) to perfect: below that the "label" is mostly noise, and a feature would be
+# scored against a concept it does not carry.
+GT_MIN_AUROC = 0.75
 
 
 def counterfactual_selectivity_step(rep, source, labels, per_feature, settings, ctx) -> tuple[dict, dict, dict]:
@@ -60,12 +66,16 @@ def vocabulary_concepts(labels, n_features: int) -> np.ndarray | None:
     return out
 
 
-def ground_truth_concepts(per_feature: dict, n_features: int) -> np.ndarray | None:
-    """[F] best-AUROC concept per feature from the suite's per-feature arrays (None if absent)."""
-    best = per_feature.get("gt_best_concept")
-    if best is None or len(best) != n_features:
+def ground_truth_concepts(per_feature: dict, n_features: int, min_auroc: float = GT_MIN_AUROC) -> np.ndarray | None:
+    """[F] best-AUROC concept per feature (-1 below min_auroc) from the suite's per-feature
+    arrays; None if they are absent."""
+    best, auroc = per_feature.get("gt_best_concept"), per_feature.get("gt_best_auroc")
+    if best is None or auroc is None or len(best) != n_features:
         return None
-    return np.rint(np.asarray(best, dtype=np.float64)).astype(np.int64)
+    concept = np.rint(np.asarray(best, dtype=np.float64)).astype(np.int64)
+    with np.errstate(invalid="ignore"):
+        concept[~(np.asarray(auroc, dtype=np.float64) >= min_auroc)] = -1  # NaN AUROC: no label either
+    return concept
 
 
 def _features(rep, cf, settings, ctx, cols) -> np.ndarray:

@@ -19,7 +19,7 @@ import torch
 import interpbench
 from interpbench.extraction.cache import default_cache_dir
 
-CF_SCENES = 250  # default counterfactual scenes at the default 2,000 images
+CF_SCENES = 200  # default counterfactual scenes at the default 2,000 images
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class EvalSettings:
     corr_threshold: float = 0.3
     zeroshot: bool = True
     # One-object scenes for counterfactual selectivity, each with 5 edits; 0 skips it. None:
-    # min(250, n_images // 8), so the pairs add at most 3/4 of the main run's images.
+    # min(200, n_images // 10), so the pairs add at most 60% of the main run's images.
     cf_scenes: int | None = None
     batch_size: int = 256
     chunk_size: int = 1024
@@ -50,7 +50,7 @@ class EvalSettings:
         if self.tau < 0 or self.n_min < 2 or self.top_n < 2 or self.top_k_words < 1:
             raise ValueError("need tau >= 0, n_min >= 2, top_n >= 2, top_k_words >= 1")
         if self.cf_scenes is None:
-            object.__setattr__(self, "cf_scenes", min(CF_SCENES, self.n_images // 8))
+            object.__setattr__(self, "cf_scenes", min(CF_SCENES, self.n_images // 10))
         if self.cf_scenes < 0:
             raise ValueError(f"cf_scenes must be >= 0 (0 skips counterfactual selectivity), got {self.cf_scenes}")
 
