@@ -130,6 +130,19 @@ def test_merge_and_state_dict_equal_one_pass():
         assert r.interval == pytest.approx(whole.interval, rel=1e-6)
 
 
+def test_pairs_without_units_stay_separate_units_across_merges():
+    rng = np.random.default_rng(6)
+    toggled, _ = _pairs(10, rng)
+    base, edited = rng.random((2, len(toggled), 3))
+    fc = np.array([0, 3, 4])
+    whole = counterfactual_selectivity(base, edited, toggled, GROUPS, fc, units=np.arange(len(toggled)), b=40)
+    a, c = SelectivityAccumulator(GROUPS, fc), SelectivityAccumulator(GROUPS, fc)
+    a.update(base[:7], edited[:7], toggled[:7])
+    c.update(base[7:], edited[7:], toggled[7:])
+    a.merge(c)
+    assert a.result(b=40).interval == pytest.approx(whole.interval, rel=1e-6)
+
+
 def test_bad_inputs_name_the_field():
     with pytest.raises(ShapeMismatchError, match="feature_concept"):
         SelectivityAccumulator(GROUPS, [0, 9])

@@ -60,7 +60,7 @@ COLUMNS: tuple[Column, ...] = (
            "Counterfactual selectivity: mean over features labelled with a Shapes concept (top vocabulary "
            "word) of (own - other) / (own + other), own/other the mean |activation change| when one-object "
            "scenes are re-rendered with the feature's concept changed / another attribute changed; 1 = moves "
-           "only with its concept, 0 = no preference (Shapes only)."),
+           "only with its concept, 0 = no preference; 95% interval by bootstrap over scenes and features (Shapes only)."),
     Column(("zeroshot_mean",), "zero-shot", "max", "zero-shot-accuracy",
            "Mean top-1 zero-shot accuracy over attributes, through clip-benchmark."),
     Column(("fvu",), "FVU", "min", "reconstruction-fvu",

@@ -76,11 +76,10 @@ class SelectivityAccumulator:
         idx = torch.from_numpy(self.labelled)
         self._delta.append((e[:, idx] - b[:, idx]).abs().float().numpy())
         self._toggled.append(t.to(torch.int8).numpy())
-        n_before = sum(u.size for u in self._units)
-        u = (np.arange(n_before, n_before + b.shape[0]) if units is None
-             else np.asarray(units, dtype=np.int64).ravel())
-        if u.size != b.shape[0]:
-            raise ShapeMismatchError(f"units: {u.size} ids for {b.shape[0]} pairs; expected one per pair.")
+        # -1: a unit of its own, numbered at result time (so merged shards never share ids).
+        u = np.full(b.shape[0], -1, np.int64) if units is None else np.asarray(units, dtype=np.int64).ravel()
+        if u.size != b.shape[0] or (units is not None and bool((u < 0).any())):
+            raise ShapeMismatchError(f"units: {u.size} ids for {b.shape[0]} pairs; expected one id >= 0 per pair.")
         self._units.append(u)
 
     def merge(self, other: SelectivityAccumulator) -> None:
@@ -111,6 +110,9 @@ class SelectivityAccumulator:
 
     def result(self, b: int = DEFAULT_B, seed: int = 0) -> SelectivityResult:
         delta, toggled, units = self._stacked()
+        alone = units < 0
+        units = units.copy()
+        units[alone] = units.max(initial=-1) + 1 + np.arange(int(alone.sum()))
         own_w, other_w = self._sides(toggled)
         per_l, own_l, other_l = _selectivity(np.ones((1, delta.shape[0])), delta, own_w, other_w)
         per, own, other = (np.full(self.n_features, np.nan) for _ in range(3))
