@@ -30,6 +30,9 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples B for the 95% interval of every metric "
                                            "(seeded by --seed, from the cached rows; 0 = no intervals).")] = 200,
+    cf_scenes: Annotated[int | None, typer.Option(help="One-object Shapes scenes for counterfactual selectivity "
+                                                  "(each rendered with 5 single-attribute edits); 0 skips it. "
+                                                  "Default: min(200, n_images / 10).")] = None,
     no_zeroshot: Annotated[bool, typer.Option("--no-zeroshot", help="Skip zero-shot accuracy.")] = False,
     offline: Annotated[bool, typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -54,7 +57,7 @@ def evaluate(
         offline = True
     settings = EvalSettings(dataset=dataset, n_images=n_images, seed=seed, judge=judge, vocab=vocab,
                             template=template, zeroshot=not no_zeroshot, batch_size=batch_size,
-                            bootstrap=bootstrap)
+                            bootstrap=bootstrap, cf_scenes=cf_scenes)
     # Under torchrun: join the process group; each rank scores its shard, rank 0 writes.
     from interpbench.distributed import init_from_env, shutdown
 

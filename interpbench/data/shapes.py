@@ -138,6 +138,21 @@ class ShapesObject:
     position: str
 
 
+@dataclass(frozen=True)
+class ShapesScene:
+    """Everything random about one image except its captions; `ShapesWorld.render` draws it.
+
+    Editing a field (dataclasses.replace) and rendering again gives the same scene with
+    only that change: same jitter, background phase and pixel noise (counterfactual pairs).
+    """
+
+    objects: tuple[ShapesObject, ...]
+    background: str
+    phase: int  # background pattern offset
+    jitters: tuple[tuple[float, float], ...]  # per object, fraction of the image side
+    noise: np.ndarray  # int16 [H, W, 3], added to every pixel
+
+
 @dataclass
 class ShapesSample:
     index: int
@@ -180,10 +195,17 @@ def shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarr
     raise ValueError(f"unknown shape {shape!r}; expected one of {SHAPES}")
 
 
-def render_background(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
+def background_period(size: int) -> int:
+    return max(4, size // 8)
+
+
+def render_background(kind: str, size: int, rng: np.random.Generator | None = None,
+                      phase: int | None = None) -> np.ndarray:
+    """Background pattern; its phase is drawn from rng unless given (scenes carry it)."""
     yy, xx = np.mgrid[0:size, 0:size]
-    period = max(4, size // 8)
-    phase = int(rng.integers(period))
+    period = background_period(size)
+    if phase is None:
+        phase = int(rng.integers(period))
     lo, hi = 95, 165
     if kind == "plain":
         level = np.full((size, size), 128, dtype=np.int16)
@@ -304,23 +326,44 @@ class ShapesWorld:
                 background = home
         return objects, background
 
-    def __getitem__(self, index: int) -> ShapesSample:
+    def scene(self, index: int) -> ShapesScene:
+        """Every random draw of sample `index` except its captions, as a ShapesScene."""
         if not 0 <= index < self.length:
             raise IndexError(f"Shapes index {index} out of range [0, {self.length})")
-        rng = _rng(self.seed, self.split, index)
+        return self._draw_scene(_rng(self.seed, self.split, index))
+
+    def _draw_scene(self, rng) -> ShapesScene:
+        # The order of draws is part of the data identity: objects, background phase,
+        # per-object jitter, pixel noise (then captions, drawn by __getitem__).
         objects, background = self._draw_objects(rng)
         size = self.config.image_size
-        img = render_background(background, size, rng)
+        phase = int(rng.integers(background_period(size)))
+        # Kept as numpy float64 scalars: with NumPy 2 promotion a Python float would turn the
+        # centre arithmetic below float32 and move mask edges.
+        jitters = tuple(tuple(rng.uniform(-0.04, 0.04, size=2)) for _ in objects)
+        noise = rng.integers(-6, 7, size=(size, size, 3), dtype=np.int16)
+        return ShapesScene(tuple(objects), background, phase, jitters, noise)
+
+    def render(self, scene: ShapesScene) -> tuple[np.ndarray, np.ndarray]:
+        """(image uint8 [H, W, 3], mask uint8 [H, W]) of a scene: a pure function of it."""
+        size = self.config.image_size
+        img = render_background(scene.background, size, phase=scene.phase)
         mask = np.zeros((size, size), dtype=np.uint8)
-        for k, obj in enumerate(objects, start=1):
+        for k, (obj, jitter) in enumerate(zip(scene.objects, scene.jitters, strict=True), start=1):
             fx, fy = _REGION_CENTERS[obj.position]
-            jitter = rng.uniform(-0.04, 0.04, size=2)
             cx, cy = (fx + jitter[0]) * size, (fy + jitter[1]) * size
             m = shape_mask(obj.shape, self._xx - cx, self._yy - cy, _RADIUS[obj.size] * size)
             img[m] = COLORS[obj.color]
             mask[m] = k
-        noise = rng.integers(-6, 7, size=img.shape, dtype=np.int16)
-        image = np.clip(img + noise, 0, 255).astype(np.uint8)
+        return np.clip(img + scene.noise, 0, 255).astype(np.uint8), mask
+
+    def __getitem__(self, index: int) -> ShapesSample:
+        if not 0 <= index < self.length:
+            raise IndexError(f"Shapes index {index} out of range [0, {self.length})")
+        rng = _rng(self.seed, self.split, index)
+        scene = self._draw_scene(rng)
+        image, mask = self.render(scene)
+        objects, background = list(scene.objects), scene.background
         captions = [make_caption(objects, background, rng) for _ in range(self.config.n_captions)]
         return ShapesSample(
             index=index, image=image, captions=captions,
@@ -384,3 +427,13 @@ def concept_words() -> list[str]:
             for w in SYNONYMS[v]:
                 seen.setdefault(w, None)
     return list(seen)
+
+
+def word_concepts() -> dict[str, str]:
+    """Vocabulary word or synonym (lower case) -> the "attribute:value" concept it names."""
+    out = {}
+    for attribute, values in ATTRIBUTES.items():
+        for v in values:
+            for w in SYNONYMS[v]:
+                out[" ".join(w.lower().split())] = f"{attribute}:{v}"
+    return out

@@ -20,6 +20,8 @@ import interpbench
 from interpbench.extraction.cache import default_cache_dir
 from interpbench.metrics.bootstrap import DEFAULT_B
 
+CF_SCENES = 200  # default counterfactual scenes at the default 2,000 images
+
 
 @dataclass(frozen=True)
 class EvalSettings:
@@ -36,6 +38,9 @@ class EvalSettings:
     top_k_words: int = 5
     corr_threshold: float = 0.3
     zeroshot: bool = True
+    # One-object scenes for counterfactual selectivity, each with 5 edits; 0 skips it. None:
+    # min(200, n_images // 10), so the pairs add at most 60% of the main run's images.
+    cf_scenes: int | None = None
     batch_size: int = 256
     chunk_size: int = 1024
     bootstrap: int = DEFAULT_B  # B resamples for the 95% intervals (0: none); B and seed are in each interval
@@ -46,6 +51,10 @@ class EvalSettings:
             raise ValueError(f"band must satisfy 0 < low < high < 1, got {self.band}")
         if self.tau < 0 or self.n_min < 2 or self.top_n < 2 or self.top_k_words < 1:
             raise ValueError("need tau >= 0, n_min >= 2, top_n >= 2, top_k_words >= 1")
+        if self.cf_scenes is None:
+            object.__setattr__(self, "cf_scenes", min(CF_SCENES, self.n_images // 10))
+        if self.cf_scenes < 0:
+            raise ValueError(f"cf_scenes must be >= 0 (0 skips counterfactual selectivity), got {self.cf_scenes}")
 
     def record(self) -> dict:
         """The settings that determine the numbers (not batch or chunk size)."""
@@ -87,6 +96,7 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     from interpbench.adapters import load_representation
     from interpbench.data import load_source
     from interpbench.evaluation import steps
+    from interpbench.evaluation.counterfactual import counterfactual_selectivity_step
 
     t0 = time.time()
     torch.manual_seed(settings.seed)
@@ -100,6 +110,10 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     labels = steps.vocabulary_labels(rep, words, settings, ctx)
     text_feats = steps.caption_features(rep, source, settings, ctx)
     metrics, per_feature, extras = steps.run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx)
+    cf_metrics, cf_intervals, cf_per_feature = counterfactual_selectivity_step(rep, source, labels, per_feature,
+                                                                               settings, ctx)
+    metrics.update(cf_metrics)
+    per_feature.update(cf_per_feature)
     if settings.zeroshot:
         metrics.update(steps.zeroshot(rep, source, cache, settings, ctx))
     # intervals of the same numbers, from the cached rows (no second model pass)
@@ -121,6 +135,8 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
                         "open_clip": _version("open_clip_torch"), "clip_benchmark": _version("clip-benchmark"),
                         "machine": platform.machine()},
     }
+    if cf_intervals:
+        record.setdefault("intervals", {}).update(cf_intervals)
     return record, per_feature, steps.labels_for_record(labels)
 
 

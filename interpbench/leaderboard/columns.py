@@ -84,6 +84,11 @@ COLUMNS: tuple[Column, ...] = (
            "Share of ground-truth concepts detected by some feature with AUROC >= 0.9 (Shapes only)."),
     Column(("gt_label_accuracy",), "GT label acc.", "max", "label-accuracy",
            "Share of covered concepts whose best feature's top word names the concept (Shapes only)."),
+    Column(("cf_selectivity",), "CF select.", "max", "counterfactual-selectivity",
+           "Counterfactual selectivity: mean over features labelled with a Shapes concept (top vocabulary "
+           "word) of (own - other) / (own + other), own/other the mean |activation change| when one-object "
+           "scenes are re-rendered with the feature's concept changed / another attribute changed; 1 = moves "
+           "only with its concept, 0 = no preference; 95% interval by bootstrap over scenes and features (Shapes only)."),
     Column(("zeroshot_mean",), "zero-shot", "max", "zero-shot-accuracy",
            "Mean top-1 zero-shot accuracy over attributes, through clip-benchmark."),
     Column(("fvu",), "FVU (nMSE)", "min", "reconstruction-fvu",
