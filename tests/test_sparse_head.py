@@ -115,11 +115,11 @@ def test_sparse_folder_is_the_base_towers_plus_the_relu_head(tmp_path):
 def test_ablation_table_renders_every_row_from_its_record():
     from interpbench.leaderboard.ablation import render_ablation
 
-    rows = [{"expansion": e, "width": 64 * e, "inducer": "ReLU", "logit_scale_cap": 50.0, "image_l0": 12.5,
+    rows = [{"expansion": e, "width": 64 * e, "inducer": "ReLU", "logit_scale_cap": 50.0, "logit_scale": 25.0, "image_l0": 12.5,
              "image_active_pct": 100 * 12.5 / (64 * e), "text_l0": 10.0, "active_features_pct": 40.0,
              "clarity": 0.5, "clarity_baseline": 0.2, "zeroshot_mean": 0.9, "train_time_s": 30.0} for e in (16, 32)]
     md = render_ablation({"command": "cmd", "seed": 0, "machine": "m", "wall_time_s": 60, "base": "b", "preset": {},
                           "eval": {"split": "eval", "images": 2000, "seed": 0, "judge": "gt", "tau": 0.001,
                                    "n_min": 2}, "rows": rows})
-    assert "| 16x | 1,024 | ReLU | 50 | 12.5 | 1.22% |" in md
-    assert "| 32x | 2,048 | ReLU | 50 | 12.5 | 0.61% |" in md
+    assert "| 16x | 1,024 | ReLU | 50 | 25.0 | 12.5 | 1.22% |" in md
+    assert "| 32x | 2,048 | ReLU | 50 | 25.0 | 12.5 | 0.61% |" in md

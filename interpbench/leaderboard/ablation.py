@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 _COLUMNS = (("expansion", "expansion", "{:d}x"), ("width", "F", "{:,d}"), ("inducer", "sparsity inducer", "{}"),
-            ("logit_scale_cap", "logit cap", "{:g}"), ("image_l0", "image L0", "{:.1f}"),
+            ("logit_scale_cap", "logit cap", "{:g}"), ("logit_scale", "learned scale", "{:.1f}"), ("image_l0", "image L0", "{:.1f}"),
             ("image_active_pct", "image L0 % of F", "{:.2f}%"), ("text_l0", "text L0", "{:.1f}"),
             ("active_features_pct", "Active F%", "{:.1f}%"), ("clarity", "Clarity", "{:.3f}"),
             ("clarity_baseline", "baseline", "{:.3f}"), ("zeroshot_mean", "zero-shot mean", "{:.3f}"),
