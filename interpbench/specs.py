@@ -174,7 +174,7 @@ def _parse_control(rest: str, spec: str) -> ModelSpec:
     if set(options) - {"seed"}:
         raise _bad(spec, f"control options {sorted(set(options) - {'seed'})} unknown; the only option is seed=N")
     seed = options.get("seed", "0")
-    if not seed.isdigit():
+    if not (seed.isascii() and seed.isdigit()):
         raise _bad(spec, f"control seed must be a non-negative integer, got {seed!r}")
     base = parse_spec(target)
     if base.scheme == "control":

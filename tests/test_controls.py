@@ -8,6 +8,8 @@ import numpy as np
 import open_clip
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_adapters_support import ARCH, EMBED, base_spec, images, shared_base
 
 from interpbench.adapters import load_representation
@@ -62,6 +64,19 @@ def test_bad_control_specs_say_what_is_expected(spec, expected):
     with pytest.raises(BadSpecError) as err:
         parse_spec(spec)
     assert expected in str(err.value) and "control:random-codes[?seed=N]@SPEC" in str(err.value)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(list(":@?&=-") + ["control", "random", "random-codes", "random-decoder", "untrained",
+                                                   "seed", "1", "²", "shapes", "dense", "sae", "x"]),
+                max_size=12).map("".join))
+def test_any_control_text_parses_or_is_a_bad_spec(tail):
+    try:
+        ms = parse_spec("control:" + tail)
+    except BadSpecError as err:
+        assert "accepted model specs" in str(err)
+        return
+    assert ms.name in ("random-codes", "random-decoder", "untrained") and ms.base.scheme != "control"
 
 
 # --- random codes -------------------------------------------------------------------------
