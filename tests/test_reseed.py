@@ -25,9 +25,9 @@ def _record(spec, metrics, recipe=None, seed=None, settings=SETTINGS):
             "dataset": {"name": "shapes-eval", "spec": "shapes", "identity": {}}, "metrics": metrics}
 
 
-RECORDS = [_record("a0", {"clarity": 0.40, "l0": 16.0, "fvu": 0.05}, "r", 0),
-           _record("a1", {"clarity": 0.46, "l0": 16.0, "fvu": 0.04}, "r", 1),
-           _record("a2", {"clarity": 0.43, "l0": 16.0, "fvu": None}, "r", 2),
+RECORDS = [_record("a0", {"clarity": 0.40, "l0": 16.0, "fvu": 0.05, "label_corr_mean": 0.2, "n_images": 16}, "r", 0),
+           _record("a1", {"clarity": 0.46, "l0": 16.0, "fvu": 0.04, "label_corr_mean": 0.1, "n_images": 16}, "r", 1),
+           _record("a2", {"clarity": 0.43, "l0": 16.0, "fvu": None, "label_corr_mean": 0.3, "n_images": 16}, "r", 2),
            _record("lonely", {"clarity": 0.1}, "q", 0),  # one seed: no spread
            _record("shapes:sae", {"clarity": 0.44})]  # no recipe: not a reseed run
 
@@ -43,6 +43,8 @@ def test_spread_known_answer():
     assert rows["clarity"]["range"] == pytest.approx(0.06) and rows["clarity"]["seeds"] == "0 1 2"
     assert rows["l0"]["std"] == 0 and rows["fvu"]["n_seeds"] == 2  # a missing value is left out, not zero
     assert rows["fvu"]["mean"] == pytest.approx(0.045)
+    # leaderboard columns first, under the key the records use; sizes of the run are not metrics
+    assert list(rows) == ["clarity", "l0", "label_corr_mean", "fvu"]
 
 
 def test_other_settings_form_their_own_group():
@@ -61,6 +63,7 @@ def test_leaderboard_writes_the_reseed_page(tmp_path):
     assert float(rows["clarity"]["std"]) == pytest.approx(statistics.stdev([0.40, 0.46, 0.43]))
     page = (tmp_path / "lb" / "shapes-eval-reseed.md").read_text()
     assert "recipe `r` (seeds 0, 1, 2" in page and "| Clarity (`clarity`) | 0.430 |" in page
+    assert "| label corr. (`label_corr_mean`) | 0.200 | 0.100 | 0.100 | 0.300 | 0.200 |" in page
     assert "shapes-eval-reseed.md" in (tmp_path / "lb" / "README.md").read_text()
     records, _ = read_results(tmp_path / "res")
     assert write_reseed(tmp_path / "none", "x", "x", [r for r in records if r["model"]["spec"] == "shapes:sae"]) == []

@@ -76,5 +76,6 @@ def _sae_seeds(base: Path | None, out: Path | None, seeds: str) -> None:
         built = build_sae_seeds(values, base, out, progress=update)
     for folder, record in built:
         seed = record["config"]["seed"]
+        where = folder if folder.is_absolute() or str(folder).startswith(".") else f"./{folder}"  # a path, not ORG/REPO
         typer.echo(f"wrote {folder} (seed {seed}, {record['wall_time_s']} s training); evaluate it with "
-                   f"interpbench evaluate --model sae:interpbench:{folder}@shapes:dense")
+                   f"interpbench evaluate --model sae:interpbench:{where}@shapes:dense")

@@ -21,7 +21,8 @@ from interpbench.leaderboard.columns import COLUMNS, DOCS_URL
 from interpbench.results.store import settings_hash
 
 FIELDS = ("recipe", "settings", "metric", "n_seeds", "seeds", "mean", "std", "min", "max", "range")
-_TITLES = {c.key: c for c in COLUMNS}
+_TITLES = {k: c for c in COLUMNS for k in c.keys}
+NOT_METRICS = ("n_images", "n_features")
 
 
 def reseed_groups(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -39,10 +40,11 @@ def reseed_groups(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
 
 
 def _metric_keys(group: list[dict]) -> list[str]:
-    """Leaderboard columns first (in their order), then every other scalar metric, alphabetically."""
+    """Leaderboard columns first (in their order, under the key the records use), then every
+    other scalar metric alphabetically; the evaluation's own sizes are not metrics."""
     scalar = {k for r in group for k, v in r["metrics"].items()
-              if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    first = [c.key for c in COLUMNS if c.key in scalar]
+              if isinstance(v, (int, float)) and not isinstance(v, bool)} - set(NOT_METRICS)
+    first = [k for k in (next((k for k in c.keys if k in scalar), None) for c in COLUMNS) if k]
     return first + sorted(scalar - set(first))
 
 
@@ -63,7 +65,7 @@ def spread_rows(group: list[dict]) -> list[dict]:
 
 def _fmt(key: str, v: float) -> str:
     col = _TITLES.get(key)
-    return col.fmt(v) if col and abs(v) >= 1e-3 else f"{v:.3g}"
+    return col.fmt(v) if col and abs(v) >= 1e-3 else f"{v:.4g}"
 
 
 def reseed_page(name: str, groups: dict, docs_url: str = DOCS_URL) -> tuple[str, str]:
@@ -81,9 +83,10 @@ def reseed_page(name: str, groups: dict, docs_url: str = DOCS_URL) -> tuple[str,
         lines += [f"## recipe `{recipe}` (seeds {seeds}; settings `{shash}`)", "",
                   "| metric | mean | std | min | max | range |", "|---|---|---|---|---|---|"]
         for row in spread_rows(group):
-            title = _TITLES[row["metric"]].title if row["metric"] in _TITLES else row["metric"]
+            key = f"`{row['metric']}`"
+            title = f"{_TITLES[row['metric']].title} ({key})" if row["metric"] in _TITLES else key
             cells = [_fmt(row["metric"], row[k]) for k in ("mean", "std", "min", "max", "range")]
-            lines.append(f"| {title} (`{row['metric']}`) | " + " | ".join(cells) + " |")
+            lines.append(f"| {title} | " + " | ".join(cells) + " |")
             writer.writerow([recipe, shash, *[repr(row[k]) if isinstance(row[k], float) else row[k]
                                               for k in FIELDS[2:]]])
         lines.append("")
