@@ -12,6 +12,9 @@ Grammar (see README, "Model specs"):
     sae:FORMAT:LOCATION@BASE            an SAE checkpoint in a public format on a base model spec;
                                         LOCATION is a local path or ORG/REPO:FILE on the Hugging Face hub;
                                         options may follow LOCATION as ?key=value&key=value
+    control:KIND[?seed=N]@SPEC          a random control of the model SPEC (seed 0 by default):
+                                        KIND random-codes (alias random) | random-decoder (SAEs)
+                                        | untrained (CLIPs); see adapters/controls.py
     NAME                                an entry of the curated registry (`interpbench models`)
 """
 
@@ -21,7 +24,10 @@ from dataclasses import dataclass, field
 
 from interpbench.errors import BadSpecError
 
-SCHEMES = ("shapes", "openclip", "sparseclip", "sae")
+SCHEMES = ("shapes", "openclip", "sparseclip", "sae", "control")
+# control kinds (the name results record) and the aliases a spec may use for them
+CONTROL_KINDS = ("random-codes", "random-decoder", "untrained")
+CONTROL_ALIASES = {"random": "random-codes"}
 REFERENCE_MODELS = ("dense", "sparse", "sae", "spurious")  # spurious: built on demand, not shipped
 GRAMMAR = """accepted model specs:
   shapes:dense | shapes:sparse | shapes:sae      shipped reference models
@@ -33,6 +39,9 @@ GRAMMAR = """accepted model specs:
   openclip:hf-hub:ORG/REPO                       open_clip hub model
   sparseclip:DIR                                 natively sparse CLIP folder
   sae:FORMAT:LOCATION[?opt=val]@BASE             e.g. sae:saelens:./my_sae@openclip:ViT-B-32/random
+  control:random-codes[?seed=N]@SPEC             random codes, same width and per-image L0 as SPEC
+  control:random-decoder[?seed=N]@SAE_SPEC       untrained SAE of SAE_SPEC's shape on the same base
+  control:untrained[?seed=N]@CLIP_SPEC           random-init CLIP of CLIP_SPEC's architecture
   NAME                                           a registry entry (see `interpbench models`)"""
 
 
@@ -137,6 +146,43 @@ def parse_spec(spec: str) -> ModelSpec:
         base_spec = parse_spec(base)
         if base_spec.scheme == "sae":
             raise _bad(spec, "an SAE's base model cannot itself be an SAE")
+        if base_spec.scheme == "control":
+            raise _bad(spec, "an SAE's base model cannot be a control; control the SAE instead "
+                             "(control:random-decoder@sae:...)")
         return ModelSpec("sae", spec, name=fmt, path=location, base=base_spec,
                          options=_parse_options(opts, spec))
+    if scheme == "control":
+        return _parse_control(rest, spec)
     raise _bad(spec, f"unknown scheme {scheme!r}; expected one of {SCHEMES}")
+
+
+def is_sae_spec(ms: ModelSpec) -> bool:
+    return ms.scheme == "sae" or (ms.scheme == "shapes" and ms.name == "sae")
+
+
+def _parse_control(rest: str, spec: str) -> ModelSpec:
+    """control:KIND[?seed=N]@SPEC. The target is everything after the first '@' (KIND and
+    its options never hold one, the target may: sae:...@BASE, openclip:ARCH@FILE)."""
+    head, at, target = rest.partition("@")
+    if not at or not target:
+        raise _bad(spec, "a control needs the model it controls after '@' (e.g. control:random-codes@shapes:sae)")
+    kind, _, opts = head.partition("?")
+    kind = CONTROL_ALIASES.get(kind, kind)
+    if kind not in CONTROL_KINDS:
+        raise _bad(spec, f"unknown control kind {kind!r}; expected one of {CONTROL_KINDS}")
+    options = _parse_options(opts, spec)
+    if set(options) - {"seed"}:
+        raise _bad(spec, f"control options {sorted(set(options) - {'seed'})} unknown; the only option is seed=N")
+    seed = options.get("seed", "0")
+    if not (seed.isascii() and seed.isdigit()):
+        raise _bad(spec, f"control seed must be a non-negative integer, got {seed!r}")
+    base = parse_spec(target)
+    if base.scheme == "control":
+        raise _bad(spec, "a control's target cannot itself be a control")
+    if kind == "random-decoder" and not is_sae_spec(base):
+        raise _bad(spec, f"random-decoder controls an SAE (sae:... or shapes:sae); {target!r} is not one. "
+                         "Use control:random-codes or control:untrained for a CLIP")
+    if kind == "untrained" and is_sae_spec(base):
+        raise _bad(spec, f"untrained controls a CLIP (openclip:, sparseclip:, shapes:dense|sparse); {target!r} is "
+                         "an SAE: use control:random-decoder for it")
+    return ModelSpec("control", spec, name=kind, base=base, options={"seed": int(seed)})

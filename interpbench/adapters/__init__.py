@@ -15,6 +15,7 @@ ADAPTERS = {
     "openclip": "dense open_clip CLIP (positive and negative parts as features)",
     "sparseclip": "natively sparse CLIP (ReLU after a widened projection)",
     "sae": "sparse autoencoder on a base CLIP, in a public checkpoint format",
+    "control": "a seeded random control of another spec (random codes, random-decoder SAE, untrained CLIP)",
 }
 
 
@@ -56,6 +57,10 @@ def load_representation(spec: str | ModelSpec, offline: bool = False) -> Represe
         return load_dense(ms, offline=offline)
     if ms.scheme == "sparseclip":
         return load_sparse(Path(ms.path), ms.raw)
+    if ms.scheme == "control":
+        from interpbench.adapters.controls import load_control
+
+        return load_control(ms, offline)
     return _load_sae(ms, offline, display=None)
 
 

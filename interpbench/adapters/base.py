@@ -28,9 +28,17 @@ class RepresentationMeta:
     has_text: bool = True  # whether text inputs map to features
     fingerprint: str = ""  # hash of the weights: part of every cache key
     extra: dict = field(default_factory=dict)
+    # Optional, written to results only when set (older results files lack them):
+    control: dict | None = None  # a control: {"of": spec it controls, "kind": ..., "seed": s}
+    recipe: str | None = None  # a training recipe shared by reseeded models (leaderboard reseed view)
+    train_seed: int | None = None  # the training seed of a reseeded model
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        return {k: v for k, v in d.items() if v is not None or k not in OPTIONAL_FIELDS}
+
+
+OPTIONAL_FIELDS = ("control", "recipe", "train_seed")
 
 
 @runtime_checkable

@@ -114,4 +114,5 @@ def sae_meta(spec_raw: str, base: ClipRepresentation, sae: CanonicalSAE, source:
         extra={"hook": {"site": s.hook.site, "layer": s.hook.layer, "tokens": s.hook.tokens},
                "d_in": sae.d_in, "format": s.source_format,
                "token_pooling": "max" if s.hook.site in ("resid_post", "mlp_out") and s.hook.tokens != "cls" else None,
-               "provenance": {k: v for k, v in sae.provenance.items() if k != "files"}})
+               "provenance": {k: v for k, v in sae.provenance.items() if k != "files"}},
+        recipe=sae.provenance.get("recipe"), train_seed=sae.provenance.get("train_seed"))

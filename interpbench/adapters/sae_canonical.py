@@ -184,6 +184,14 @@ class CanonicalSAE(torch.nn.Module):
         return z, self.decode(z, x)
 
 
+def random_unit_rows(n_rows: int, dim: int, seed: int) -> torch.Tensor:
+    """[n_rows, dim] seeded Gaussian rows scaled to unit norm: a TopK SAE's initial decoder
+    (training/sae.py) and the random-decoder control's decoder (adapters/controls.py)."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(n_rows, dim, generator=g)
+    return w / w.norm(dim=1, keepdim=True)
+
+
 def _row_stats(x):
     mu = x.mean(dim=-1, keepdim=True)
     return mu, (x - mu).std(dim=-1, keepdim=True)
@@ -238,4 +246,7 @@ def load_own(folder: Path) -> CanonicalSAE:
                        input_mean=t.get("input_mean"), input_scale=float(cfg.get("input_scale", 1.0)),
                        threshold=t.get("threshold"), W_skip=t.get("W_skip"))
     sae.provenance = {"format": OWN_FORMAT, "files": [str(cfg_path), str(w_path)]}
+    training = cfg.get("training") if isinstance(cfg.get("training"), dict) else {}
+    if training.get("recipe"):  # a reseeded SAE (train sae --seeds): results group it with its recipe
+        sae.provenance.update(recipe=str(training["recipe"]), train_seed=int(training["config"]["seed"]))
     return sae

@@ -66,12 +66,38 @@ def clip(
 @app.command()
 def sae(
     base: Annotated[Path | None, typer.Option(help="Base CLIP model folder (default: shipped shapes:dense).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output SAE folder (default: the shipped reference folder).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output SAE folder (default: the shipped reference folder); "
+                                             "with --seeds, the parent of the per-seed folders (default ./runs).")] = None,
+    seeds: Annotated[str | None, typer.Option(help="Comma-separated training seeds, e.g. 0,1,2: one SAE of the same "
+                                              "recipe per seed, in OUT/sae-seed{N} (reseed stability).")] = None,
 ):
     """Train the TopK SAE on the base CLIP's Shapes image embeddings and write its model card."""
+    if seeds is not None:
+        return _sae_seeds(base, out, seeds)
     from interpbench.training.reference import build_sae
 
     progress, update = _bar("train sae")
     with progress:
         folder = build_sae(base, out, progress=update)
     typer.echo(f"wrote {folder} (see {folder / 'MODEL_CARD.md'})")
+
+
+def _sae_seeds(base: Path | None, out: Path | None, seeds: str) -> None:
+    from interpbench.errors import BadSpecError
+    from interpbench.training.reference import build_sae_seeds
+
+    try:
+        values = [int(s) for s in seeds.split(",")]
+        if len(set(values)) != len(values) or min(values) < 0:
+            raise ValueError
+    except ValueError:
+        raise BadSpecError(f"--seeds {seeds!r}: expected distinct non-negative integers separated by commas, "
+                           "e.g. --seeds 0,1,2") from None
+    progress, update = _bar("train sae seeds")
+    with progress:
+        built = build_sae_seeds(values, base, out, progress=update)
+    for folder, record in built:
+        seed = record["config"]["seed"]
+        where = folder if folder.is_absolute() or str(folder).startswith(".") else f"./{folder}"  # a path, not ORG/REPO
+        typer.echo(f"wrote {folder} (seed {seed}, {record['wall_time_s']} s training); evaluate it with "
+                   f"interpbench evaluate --model sae:interpbench:{where}@shapes:dense")

@@ -10,6 +10,7 @@ from interpbench.ioutils import atomic_write_text
 from interpbench.leaderboard import plots
 from interpbench.leaderboard.columns import DOCS_URL
 from interpbench.leaderboard.merge import analysis_note, attach_analyses
+from interpbench.leaderboard.reseed import write_reseed
 from interpbench.leaderboard.tables import (
     ID_FIELDS,
     csv_text,
@@ -105,6 +106,9 @@ def build_leaderboard(results_dir: Path, out_dir: Path, docs_url: str = DOCS_URL
         if with_plots:
             dataset_plots(group, out_dir, stem, report)
         index.append(f"- [{name}]({stem}.md) ([CSV]({stem}.csv))")
+        reseed = write_reseed(out_dir, stem, name, group, docs_url)  # only where reseeded models exist
+        report.written += reseed
+        index += [f"  - [reseed stability]({stem}-reseed.md) ([CSV]({stem}-reseed.csv))"] if reseed else []
     rows = overall_rows([record_row(r) for r in records if not is_control(r)])
     controls = overall_rows([record_row(r) for r in records if is_control(r)])
     intro = ("Mean of each metric over a model's results on all data sets (column `datasets`); "

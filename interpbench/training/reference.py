@@ -187,24 +187,58 @@ def clip_sparsity(folder: Path, n: int = EVAL_IMAGES) -> dict:
             "features_ever_active_pct": round(100 * float(((img.sum(0) + txt.sum(0)) > 0).float().mean()), 2)}
 
 
-def build_sae(base_folder: Path | None = None, out_dir: Path | None = None, progress=None) -> Path:
-    from interpbench.adapters.sae_canonical import HookSite
+def _sae_inputs(base_folder: Path | None) -> tuple[Path, torch.Tensor, float]:
+    """(base folder, the SAE training inputs, seconds it took): shapes:sae's training data."""
     from interpbench.clipmodels import load_model_folder
 
     base_folder = Path(base_folder or REFERENCE_DIR / "dense")
-    out = Path(out_dir or REFERENCE_DIR / "sae")
     model, _ = load_model_folder(base_folder)
     t0 = time.time()
     x = embed_images(model, SAE_TRAIN_IMAGES, SAE_PRESET.seed)
-    embed_time = time.time() - t0
-    record = train_sae(x, SAE_PRESET, hook=HookSite("image_embed"), base_model="shapes:dense", out_dir=out,
-                       progress=progress)
+    return base_folder, x, time.time() - t0
+
+
+def _train_sae_folder(x, base_folder: Path, out: Path, cfg: SAETrainCfg, embed_time: float, command: str,
+                      progress=None, recipe: str | None = None) -> dict:
+    from interpbench.adapters.sae_canonical import HookSite
+
+    record = train_sae(x, cfg, hook=HookSite("image_embed"), base_model="shapes:dense", out_dir=out,
+                       progress=progress, recipe=recipe)
     record.pop("sae")
     record["embedding_time_s"] = round(embed_time, 1)
+    # The data seed stays the preset's: reseeding changes the SAE's initialisation and batch order only.
     record["train_data"] = {"source": "shapes", "split": "train", "seed": SAE_PRESET.seed + 1,
                             "images": SAE_TRAIN_IMAGES, "inputs": "shapes:dense image embeddings (unnormalised)"}
-    write_card(out, "sae", record, sae_zeroshot(out, base_folder), command="interpbench train sae"
-               + (f" --out {out_dir}" if out_dir else ""))
+    write_card(out, "sae", record, sae_zeroshot(out, base_folder), command=command)
+    return record
+
+
+def build_sae(base_folder: Path | None = None, out_dir: Path | None = None, progress=None) -> Path:
+    base_folder, x, embed_time = _sae_inputs(base_folder)
+    out = Path(out_dir or REFERENCE_DIR / "sae")
+    _train_sae_folder(x, base_folder, out, SAE_PRESET, embed_time, progress=progress,
+                      command="interpbench train sae" + (f" --out {out_dir}" if out_dir else ""))
+    return out
+
+
+RESEED_RECIPE = "shapes:sae"  # the recipe name reseeded SAEs share (results: model.recipe)
+RESEED_ROOT = Path("runs")  # git-ignored; never the shipped reference folder
+
+
+def build_sae_seeds(seeds: list[int], base_folder: Path | None = None, out_root: Path | None = None,
+                    progress=None) -> list[tuple[Path, dict]]:
+    """shapes:sae's recipe once per seed (same data, embedded once) into OUT_ROOT/sae-seed{N}."""
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"seeds must be distinct non-negative integers, got {seeds}")
+    base_folder, x, embed_time = _sae_inputs(base_folder)
+    root = Path(out_root or RESEED_ROOT)
+    out = []
+    for seed in seeds:
+        folder = root / f"sae-seed{seed}"
+        cfg = SAETrainCfg(**{**SAE_PRESET.__dict__, "seed": seed})
+        command = f"interpbench train sae --seeds {','.join(map(str, seeds))}" + (f" --out {out_root}" if out_root else "")
+        out.append((folder, _train_sae_folder(x, base_folder, folder, cfg, embed_time, command, progress,
+                                              recipe=RESEED_RECIPE)))
     return out
 
 

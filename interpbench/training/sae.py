@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from interpbench.adapters.sae_canonical import CanonicalSAE, HookSite, SAESettings, save_own
+from interpbench.adapters.sae_canonical import CanonicalSAE, HookSite, SAESettings, random_unit_rows, save_own
 from interpbench.ioutils import atomic_write_text
 
 
@@ -36,15 +36,13 @@ class SAETrainCfg:
 
 
 def init_sae(x: torch.Tensor, cfg: SAETrainCfg, hook: HookSite, base_model: str) -> CanonicalSAE:
-    g = torch.Generator().manual_seed(cfg.seed)
     d = x.shape[1]
     f = d * cfg.expansion
     if cfg.k > f:
         raise ValueError(f"k = {cfg.k} exceeds the number of latents {f}")
     mean = x.mean(0)
     scale = math.sqrt(d) / float((x - mean).norm(dim=1).mean())
-    W_dec = torch.randn(f, d, generator=g)
-    W_dec = W_dec / W_dec.norm(dim=1, keepdim=True)
+    W_dec = random_unit_rows(f, d, cfg.seed)
     settings = SAESettings(activation="topk", k=cfg.k, pre_bias=True, hook=hook, base_model=base_model)
     # Encoder starts as the decoder's transpose, a common TopK-SAE initialisation (Gao et al.).
     return CanonicalSAE(W_dec.t().clone(), torch.zeros(f), W_dec, torch.zeros(d), settings,
@@ -52,8 +50,11 @@ def init_sae(x: torch.Tensor, cfg: SAETrainCfg, hook: HookSite, base_model: str)
 
 
 def train_sae(x: torch.Tensor, cfg: SAETrainCfg, hook: HookSite = HookSite(), base_model: str = "",
-              out_dir=None, progress=None) -> dict:
-    """Train on inputs x [N, d]; loss = mean squared error in the normalised space."""
+              out_dir=None, progress=None, recipe: str | None = None) -> dict:
+    """Train on inputs x [N, d]; loss = mean squared error in the normalised space.
+
+    `recipe` names a recipe shared by SAEs that differ only in cfg.seed (reseed runs): it is
+    saved with the SAE, and results of the SAE carry it with the seed (leaderboard reseed view)."""
     torch.manual_seed(cfg.seed)
     x = x.float()
     sae = init_sae(x, cfg, hook, base_model)
@@ -88,6 +89,8 @@ def train_sae(x: torch.Tensor, cfg: SAETrainCfg, hook: HookSite = HookSite(), ba
               "first_loss": round(sum(losses[:20]) / min(20, len(losses)), 5),
               "final_loss": round(sum(losses[-50:]) / min(50, len(losses)), 5),
               "train_fvu": round(fvu, 5), "train_dead_fraction": round(dead, 5)}
+    if recipe:
+        record["recipe"] = recipe
     if out_dir is not None:
         save_own(sae.eval(), out_dir, extra={"training": record})
         atomic_write_text(out_dir / "training.json", json.dumps(record, indent=2) + "\n")
