@@ -16,9 +16,12 @@ def extract(rep, source, settings, ctx):
 
 
 def ctx_task(ctx, description, total):
-    from interpbench.evaluation.runner import _task
+    """advance(n) for a progress bar of `total` steps, or a no-op when the run shows none."""
+    return ctx.task(description, total) if ctx.task else _noop
 
-    return _task(ctx, description, total)
+
+def _noop(n: int) -> None:
+    return None
 
 
 _JUDGES: dict = {}
@@ -98,7 +101,7 @@ def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
     vjudge = vocab_judge(labels, settings, ctx)
     label_text = label_text_from_vocab(labels["labels"], vjudge) if vjudge is not None else None
     suite = MetricSuite(rep.n_features, judge.shape[1], config=cfg, concept_names=source.concept_names,
-                        label_text_judge=label_text)
+                        label_text_judge=label_text, concept_synonyms=concept_synonyms(source))
     advance = ctx_task(ctx, f"metrics {rep.meta.name}", len(source))
     for feats, t in iter_image_chunks(cache, rep.n_features):
         idx = t["index"]
@@ -114,6 +117,18 @@ def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
     suite = merge_across_ranks(suite)  # distributed runs: every rank scored its own chunks
     return suite.finalize(labels=labels["labels"] if labels else None,
                           vocab=labels["words"] if labels else None, vocab_text_judge=vjudge)
+
+
+def concept_synonyms(source) -> dict | None:
+    """Words that also name each ground-truth concept value, for gt_label_accuracy.
+
+    Only the Shapes world (and its spurious variant) has ground-truth concepts, so a source
+    with concept names gets the Shapes synonyms; the metric itself knows no data set."""
+    if source.concept_names is None:
+        return None
+    from interpbench.data.shapes import SYNONYMS
+
+    return SYNONYMS
 
 
 def zeroshot(rep, source, cache, settings, ctx) -> dict:

@@ -51,12 +51,14 @@ class ReconstructionAccumulator:
             raise ShapeMismatchError(f"reconstruction: x {tuple(x.shape)}, x_hat {tuple(x_hat.shape)}, "
                                      f"z with {z.n_rows} rows; expected equal [B, d] and B rows of z.")
         err = x_hat - x
-        ms, var_x, ma = (x * x).mean(1), x.var(dim=1), x.abs().mean(1)
+        # Population variance: the ratio Var(err)/Var(x) is the same for either correction, and the
+        # unbiased one is 0/0 (with a torch warning) for a one-dimensional input.
+        ms, var_x, ma = (x * x).mean(1), x.var(dim=1, correction=0), x.abs().mean(1)
         xn, hn = x.norm(dim=1), x_hat.norm(dim=1)
         cos = torch.where(hn > 0, (x * x_hat).sum(1) / (xn * hn), torch.zeros_like(xn))
         per_sample = (  # (value, usable) per metric; unusable values may be inf/NaN, masked out
             ((err * err).mean(1) / ms, ms > 0),
-            (err.var(dim=1) / var_x, var_x > 0),
+            (err.var(dim=1, correction=0) / var_x, var_x > 0),
             (err.abs().mean(1) / ma, ma > 0),
             (cos, xn > 0),
         )

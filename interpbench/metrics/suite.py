@@ -54,10 +54,12 @@ class MetricSuite:
     """All image-side, paired and reconstruction metrics of one representation."""
 
     def __init__(self, n_features: int, judge_dim: int, config: SuiteConfig | None = None,
-                 concept_names: list[str] | None = None, label_text_judge=None):
+                 concept_names: list[str] | None = None, label_text_judge=None,
+                 concept_synonyms: dict[str, tuple[str, ...]] | None = None):
         self.cfg = config or SuiteConfig()
         self.n_features, self.judge_dim = int(n_features), int(judge_dim)
         self.label_text_judge = label_text_judge
+        self.concept_synonyms = concept_synonyms  # concept value -> words that also name it (label accuracy)
         c = self.cfg
         self.clarity = ClarityAccumulator(n_features, judge_dim, c.tau, c.n_min)
         self.topn = TopNAccumulator(n_features, c.top_n, judge_dim, c.tau)
@@ -190,7 +192,7 @@ class MetricSuite:
         metrics.update(gt_coverage=r.coverage, gt_auroc_mean=r.auroc_mean)
         if text_label is not None and vocab is not None:
             words = [vocab[w] if w >= 0 else None for w in text_label]
-            metrics["gt_label_accuracy"] = label_accuracy(r, self.gt.concept_names, words,
+            metrics["gt_label_accuracy"] = label_accuracy(r, self.gt.concept_names, words, self.concept_synonyms,
                                                           threshold=self.cfg.gt_threshold)
         per.update(gt_best_auroc=r.feature_best_auroc, gt_best_concept=r.feature_best_concept)
 
