@@ -106,3 +106,18 @@ def test_search_finds_images_of_features_labelled_word(session, direct):
         assert hit["concepts"][0][0] == labels[first][0][0]
     with pytest.raises(BadSpecError, match="is labelled"):
         ex.search(s, "no-such-word-xyz")
+
+
+def test_a_broken_or_missing_card_sidecar_is_a_clear_error(session, tmp_path):
+    from interpbench.errors import CorruptFileError
+    from interpbench.results.store import write_cards
+
+    root = session[3]
+    shutil.copytree(root / "results", tmp_path / "results")
+    (record,), _ = read_results(tmp_path / "results")
+    bad = write_cards(record, {"indptr": np.zeros(3, np.int64), "values": np.zeros(0, np.float32)})
+    with pytest.raises(CorruptFileError, match=r"cards\.safetensors.*not a feature-card sidecar"):
+        ex.open_session(bad)
+    without = {k: v for k, v in record.items() if k != "cards_file"}
+    with pytest.raises(BadSpecError, match="no feature-card sidecar.*interpbench explore"):
+        ex.open_session(without)

@@ -49,6 +49,9 @@ def evaluated_record(spec: str, settings, ctx, results_dir: Path) -> dict:
     from interpbench.evaluation.runner import evaluate_model
     from interpbench.results.store import find_record, write_cards, write_result
 
+    record = find_record(results_dir, {spec}, settings.record())
+    if record is not None and record.get("cards_file"):
+        return record  # everything is stored: no model to load
     rep = load_representation(spec, offline=ctx.offline)
     specs = {spec, rep.meta.spec}
     record = find_record(results_dir, specs, settings.record())
