@@ -46,7 +46,7 @@ MERGE_SCRIPT = textwrap.dedent("""
     import json, sys, torch
     import torch.distributed as dist
     from interpbench.distributed import init_from_env, merge_across_ranks, shutdown
-    from interpbench.metrics._inputs import to_entries
+    from interpbench.metrics.inputs import to_entries
     from interpbench.metrics.multimodality import MultimodalityAccumulator
 
     shard, _ = init_from_env("cpu")

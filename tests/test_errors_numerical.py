@@ -98,7 +98,7 @@ def test_tau_is_compared_in_the_inputs_precision_not_after_a_float32_cast():
 
 @pytest.mark.parametrize("as_tensor", [False, True])
 def test_a_finite_value_beyond_float32_is_not_called_nan_or_inf(as_tensor):
-    from interpbench.metrics._inputs import to_entries
+    from interpbench.metrics.inputs import to_entries
 
     x = np.zeros((3, 2))
     x[2, 1] = 1e39

@@ -1,13 +1,20 @@
-"""Feature cards and word search on a real (random, tiny) open_clip model, against a direct computation."""
+"""Feature cards and word search on a real (random, tiny) open_clip model, against a direct computation.
+
+The evaluation side stores what cards need with the results; the leaderboard side renders
+from the results folder alone (the activation cache may be gone)."""
 
 from __future__ import annotations
+
+import shutil
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from interpbench.adapters import load_representation
 from interpbench.errors import BadSpecError
+from interpbench.evaluation.cards import evaluated_record
 from interpbench.evaluation.runner import EvalSettings, RunContext
 from interpbench.leaderboard import explore as ex
 from interpbench.leaderboard import render
@@ -21,25 +28,28 @@ def session(tmp_path_factory):
     root = tmp_path_factory.mktemp("explore")
     settings = EvalSettings(n_images=24, judge="groundtruth", zeroshot=False, batch_size=64, seed=3)
     ctx = RunContext(device=torch.device("cpu"), cache_dir=root / "cache")
-    s = ex.open_session(SPEC, settings, ctx, root / "results")
-    return s, settings, ctx, root
+    record = evaluated_record(SPEC, settings, ctx, root / "results")
+    shutil.rmtree(root / "cache")  # cards and search read the results folder only
+    return ex.open_session(record), settings, ctx, root
 
 
 @pytest.fixture(scope="module")
 def direct(session):
     """Features of every image computed straight from the model, in one batch like the pipeline."""
     s = session[0]
-    images = torch.stack([s.rep.transform(s.source.image(i)) for i in range(len(s.source))])
+    rep = load_representation(SPEC)
+    images = torch.stack([rep.transform(s.source.image(i)) for i in range(len(s.source))])
     with torch.inference_mode():
-        return s.rep.encode_image_features(images).float().numpy()
+        return rep.encode_image_features(images).float().numpy()
 
 
 def test_session_evaluates_once_and_reuses_the_record(session):
     s, settings, ctx, root = session
     (record,), skipped = read_results(root / "results")
     assert skipped == [] and record["model"]["spec"] == SPEC and record["seed"] == 3
-    again = ex.open_session(SPEC, settings, ctx, root / "results")
-    assert again.record["_path"] == record["_path"]
+    assert record["cards_file"] == s.record["cards_file"]
+    again = evaluated_record(SPEC, settings, ctx, root / "results")
+    assert again["_path"] == record["_path"] and not (root / "cache").exists()  # nothing recomputed
     assert len(read_results(root / "results")[0]) == 1
 
 
@@ -96,3 +106,18 @@ def test_search_finds_images_of_features_labelled_word(session, direct):
         assert hit["concepts"][0][0] == labels[first][0][0]
     with pytest.raises(BadSpecError, match="is labelled"):
         ex.search(s, "no-such-word-xyz")
+
+
+def test_a_broken_or_missing_card_sidecar_is_a_clear_error(session, tmp_path):
+    from interpbench.errors import CorruptFileError
+    from interpbench.results.store import write_cards
+
+    root = session[3]
+    shutil.copytree(root / "results", tmp_path / "results")
+    (record,), _ = read_results(tmp_path / "results")
+    bad = write_cards(record, {"indptr": np.zeros(3, np.int64), "values": np.zeros(0, np.float32)})
+    with pytest.raises(CorruptFileError, match=r"cards\.safetensors.*not a feature-card sidecar"):
+        ex.open_session(bad)
+    without = {k: v for k, v in record.items() if k != "cards_file"}
+    with pytest.raises(BadSpecError, match="no feature-card sidecar.*interpbench explore"):
+        ex.open_session(without)

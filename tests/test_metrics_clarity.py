@@ -8,8 +8,8 @@ import scipy.sparse
 import torch
 
 from interpbench.errors import NumericalError, ShapeMismatchError
-from interpbench.metrics._inputs import to_entries, unit_rows
 from interpbench.metrics.clarity import ClarityAccumulator, clarity, clarity_topn
+from interpbench.metrics.inputs import to_entries, unit_rows
 
 
 def _data(seed=0, n=60, f=12, d=8, density=0.3):
@@ -170,7 +170,7 @@ def test_csr_entries_equal_dense_entries():
 
 def test_row_sums_fold_across_batches_equals_one_dense_product():
     """RowSums over 5 batches, folding every 2, equals the float64 dense product of all of them."""
-    from interpbench.metrics._inputs import RowSums
+    from interpbench.metrics.inputs import RowSums
 
     g = torch.Generator().manual_seed(11)
     acc, want = RowSums(7, 3, fold_every=2), torch.zeros(7, 3, dtype=torch.float64)

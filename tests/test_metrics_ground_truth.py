@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from interpbench.data.shapes import SYNONYMS
 from interpbench.errors import ConfigError
-from interpbench.metrics._inputs import to_entries
 from interpbench.metrics.ground_truth import GroundTruthAccumulator, ground_truth, label_accuracy
+from interpbench.metrics.inputs import to_entries
 
 NAMES = ["shape:circle", "color:red", "shape:square", "size:large"]
 
@@ -42,9 +43,10 @@ def test_label_accuracy_with_synonyms():
     words = [None] * 6
     words[0] = "Disc"  # a synonym of circle, case and spacing normalised
     want = sum(c == 0 for c in covered) / len(covered)
-    assert label_accuracy(r, NAMES, words) == pytest.approx(want)
+    assert label_accuracy(r, NAMES, words, SYNONYMS) == pytest.approx(want)
+    assert label_accuracy(r, NAMES, words) == pytest.approx(0.0)  # no synonyms given: "disc" is not "circle"
     words[0] = "square"
-    assert label_accuracy(r, NAMES, words) == pytest.approx(0.0)
+    assert label_accuracy(r, NAMES, words, SYNONYMS) == pytest.approx(0.0)
     assert label_accuracy(r, NAMES, words, synonyms={"circle": ("square",)}) == pytest.approx(want)
 
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from interpbench.metrics._inputs import to_entries, unit_rows
 from interpbench.metrics.bootstrap import percentile_interval, resample_indices
 from interpbench.metrics.clarity import pairwise_cosine_from_sums
 from interpbench.metrics.ground_truth import ground_truth, label_accuracy
+from interpbench.metrics.inputs import to_entries, unit_rows
 from interpbench.metrics.intervals import IntervalInputs, RowTaker, metric_intervals, weighted_pairwise_cosine
 from interpbench.metrics.label_correlation import label_correlation
 from interpbench.metrics.suite import SuiteConfig

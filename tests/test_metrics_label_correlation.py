@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from interpbench.metrics._inputs import to_entries, unit_rows
+from interpbench.metrics.inputs import to_entries, unit_rows
 from interpbench.metrics.label_correlation import (
     LabelCorrelationAccumulator,
     label_agreement,

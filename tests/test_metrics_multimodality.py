@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from interpbench.errors import NumericalError, ShapeMismatchError
-from interpbench.metrics._inputs import to_entries
+from interpbench.metrics.inputs import to_entries
 from interpbench.metrics.multimodality import (
     MultimodalityAccumulator,
     PairedAccumulator,

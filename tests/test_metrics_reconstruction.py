@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from interpbench.metrics._inputs import to_entries
+from interpbench.metrics.inputs import to_entries
 from interpbench.metrics.reconstruction import ReconstructionAccumulator, reconstruction_metrics
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.cluster import KMeans
 
-from interpbench.metrics._inputs import to_entries, unit_rows
+from interpbench.metrics.inputs import to_entries, unit_rows
 from interpbench.metrics.semanticlens import polysemanticity, polysemanticity_score, redundancy
 from interpbench.metrics.topn import TopNAccumulator
 

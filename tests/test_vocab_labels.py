@@ -84,7 +84,7 @@ def test_shipped_sparse_model_names_the_concepts_it_detects(tmp_path):
     that feature's top vocabulary word names the concept (metrics.ground_truth.label_accuracy)."""
     from PIL import Image
 
-    from interpbench.data.shapes import CONCEPTS, ShapesWorld
+    from interpbench.data.shapes import CONCEPTS, SYNONYMS, ShapesWorld
     from interpbench.metrics.ground_truth import ground_truth, label_accuracy
 
     rep = load_representation("shapes:sparse")
@@ -96,6 +96,6 @@ def test_shipped_sparse_model_names_the_concepts_it_detects(tmp_path):
     words = list(load_vocab("shapes").words)
     labels = vocabulary_labels(_encode(rep, words, tmp_path), k=1)
     gt = ground_truth(feats, concepts, list(CONCEPTS), threshold=0.9)
-    accuracy = label_accuracy(gt, list(CONCEPTS), labels.top_words(words), threshold=0.9)
+    accuracy = label_accuracy(gt, list(CONCEPTS), labels.top_words(words), SYNONYMS, threshold=0.9)
     assert gt.coverage is not None and gt.coverage >= 0.2
     assert accuracy is not None and accuracy >= 0.5

@@ -132,7 +132,8 @@ def _embed_dim(model) -> int:
         else int(clip.visual.output_dim)
 
 
-def _transform(model):
+def image_transform(model):
+    """open_clip's evaluation preprocessing (resize, crop, normalise) for the model's own image config."""
     clip = model.clip if isinstance(model, SparseCLIP) else model
     pp = open_clip.get_model_preprocess_cfg(clip)
     return open_clip.image_transform(pp["size"], is_train=False, mean=pp["mean"], std=pp["std"],
@@ -140,7 +141,7 @@ def _transform(model):
                                      resize_mode=pp.get("resize_mode", "shortest"))
 
 
-def _tokenizer_for(model, arch: str):
+def tokenizer_for(model, arch: str):
     """open_clip's tokenizer for the architecture at the model's own context length."""
     clip = model.clip if isinstance(model, SparseCLIP) else model
     ctx = int(clip.positional_embedding.shape[0])
@@ -156,7 +157,7 @@ def load_dense(spec: ModelSpec, offline: bool = False, display: str | None = Non
         name=display or spec.raw, spec=spec.raw, kind="dense", source=source, base_model=spec.raw,
         sparsity="none: dense embedding split into positive and negative parts (2d features)",
         n_features=2 * d, embed_dim=d, fingerprint=fp, extra={"architecture": arch})
-    return ClipRepresentation(model, _tokenizer_for(model, arch), _transform(model), meta, split_signs=True)
+    return ClipRepresentation(model, tokenizer_for(model, arch), image_transform(model), meta, split_signs=True)
 
 
 def load_sparse(folder: Path, spec_raw: str, display: str | None = None) -> ClipRepresentation:
@@ -172,7 +173,7 @@ def load_sparse(folder: Path, spec_raw: str, display: str | None = None) -> Clip
         sparsity=f"native: ReLU after a widened projection (width {d}), logit-scale cap "
                  f"{model.cfg.logit_scale_cap:g}",
         n_features=d, embed_dim=d, fingerprint=_fingerprint_folder(folder), extra={"architecture": arch})
-    return ClipRepresentation(model, _tokenizer_for(model, arch), _transform(model), meta, split_signs=False)
+    return ClipRepresentation(model, tokenizer_for(model, arch), image_transform(model), meta, split_signs=False)
 
 
 def reference_folder(name: str) -> Path:

@@ -263,7 +263,7 @@ def run_analyses(spec: str, settings: AnalysisSettings, cache_dir: Path, device:
 
 
 def _record(rep, source, settings, analyses, wall) -> dict:
-    from interpbench.evaluation.runner import _version
+    from interpbench.evaluation.runner import package_version
 
     return {"schema_version": SCHEMA_VERSION, "record_type": "analysis", "interpbench_version": interpbench.__version__,
             "model": rep.meta.to_dict(),
@@ -272,14 +272,14 @@ def _record(rep, source, settings, analyses, wall) -> dict:
             "metrics": headline(analyses), "intervals": headline_intervals(analyses, settings.bootstrap_b, settings.seed),
             "analyses": analyses, "timing": {"wall_time_s": round(wall, 2)},
             "environment": {"python": platform.python_version(), "torch": torch.__version__,
-                            "scikit_learn": _version("scikit-learn"), "clip_benchmark": _version("clip-benchmark")}}
+                            "scikit_learn": package_version("scikit-learn"), "clip_benchmark": package_version("clip-benchmark")}}
 
 
 def write_analysis(results_dir: Path, record: dict) -> Path:
     """Atomically write RESULTS/<dataset>/analysis/<model slug>__<hash>.json."""
     from interpbench.ioutils import atomic_write_text
-    from interpbench.results.store import _clean, result_stem, slug
+    from interpbench.results.store import json_safe, result_stem, slug
 
     path = Path(results_dir) / slug(record["dataset"]["name"]) / "analysis" / f"{result_stem(record)}.json"
-    atomic_write_text(path, json.dumps(_clean(record), indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, json.dumps(json_safe(record), indent=2, sort_keys=True) + "\n")
     return path

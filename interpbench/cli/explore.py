@@ -24,13 +24,15 @@ CacheDir = Annotated[Path | None, typer.Option(help="Activation cache (default a
 
 
 def _session(model, results, dataset, n_images, judge, vocab, template, seed, device, cache_dir):
+    from interpbench.evaluation.cards import evaluated_record
     from interpbench.evaluation.runner import EvalSettings, RunContext, default_cache, resolve_device
     from interpbench.leaderboard.explore import open_session
 
     settings = EvalSettings(dataset=dataset, n_images=n_images, seed=seed, judge=judge, vocab=vocab,
                             template=template)
     ctx = RunContext(device=resolve_device(device), cache_dir=cache_dir or default_cache())
-    return open_session(model, settings, ctx, results)
+    # Evaluation produces and stores what cards need; the leaderboard side renders from that record.
+    return open_session(evaluated_record(model, settings, ctx, results))
 
 
 def _folder(out: Path, session) -> Path:

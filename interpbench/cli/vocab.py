@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from interpbench.console import output_console
+
 app = typer.Typer(help="Vocabularies for naming features (docs/vocab.md).", no_args_is_help=True)
-_out = Console()
 
 
 @app.command("build")
@@ -36,7 +36,7 @@ def build(
         table.add_column(col)
     for name, info in built.items():
         table.add_row(name, f"{info['count']:,}", info["sha256"][:16])
-    _out.print(table)
+    output_console().print(table)
 
 
 @app.command("list")
@@ -51,4 +51,4 @@ def list_(
         table.add_column(col, justify=justify)
     for name, count, path in list_vocabs(folder):
         table.add_row(name, f"{count:,}", read_provenance(path).get("description", ""), str(path))
-    _out.print(table)
+    output_console().print(table)

@@ -83,14 +83,6 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def _noop(n: int) -> None:
-    return None
-
-
-def _task(ctx: RunContext, description: str, total: int):
-    return ctx.task(description, total) if ctx.task else _noop
-
-
 def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[dict, dict, dict | None]:
     """Evaluate one model on one data set; returns (record, per_feature arrays, labels)."""
     from interpbench.adapters import load_representation
@@ -132,7 +124,7 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
         "timing": {"wall_time_s": round(time.time() - t0, 2)},
         "device": str(ctx.device),
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
-                        "open_clip": _version("open_clip_torch"), "clip_benchmark": _version("clip-benchmark"),
+                        "open_clip": package_version("open_clip_torch"), "clip_benchmark": package_version("clip-benchmark"),
                         "machine": platform.machine()},
     }
     if cf_intervals:
@@ -140,7 +132,7 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     return record, per_feature, steps.labels_for_record(labels)
 
 
-def _version(pkg: str) -> str:
+def package_version(pkg: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:

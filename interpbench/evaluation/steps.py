@@ -16,9 +16,12 @@ def extract(rep, source, settings, ctx):
 
 
 def ctx_task(ctx, description, total):
-    from interpbench.evaluation.runner import _task
+    """advance(n) for a progress bar of `total` steps, or a no-op when the run shows none."""
+    return ctx.task(description, total) if ctx.task else _noop
 
-    return _task(ctx, description, total)
+
+def _noop(n: int) -> None:
+    return None
 
 
 _JUDGES: dict = {}
@@ -118,7 +121,8 @@ def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
     # ground truth: label correlation is with the labelled concept's presence (0/1), not a cosine
     similarity = "dot" if settings.judge == "groundtruth" else "cosine"
     suite = MetricSuite(rep.n_features, judge.shape[1], config=cfg, concept_names=source.concept_names,
-                        label_text_judge=label_text, label_similarity=similarity)
+                        label_text_judge=label_text, label_similarity=similarity,
+                        concept_synonyms=concept_synonyms(source))
     # the paired score's shuffled captions: a fixed seeded derangement over all pairs (global ids)
     perm = pairing_derangement(len(source), settings.seed) if text_feats is not None else None
     advance = ctx_task(ctx, f"metrics {rep.meta.name}", len(source))
@@ -138,6 +142,18 @@ def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
     metrics, per_feature = suite.finalize(labels=labels["labels"] if labels else None,
                                           vocab=labels["words"] if labels else None, vocab_text_judge=vjudge)
     return metrics, per_feature, suite.extras()
+
+
+def concept_synonyms(source) -> dict | None:
+    """Words that also name each ground-truth concept value, for gt_label_accuracy.
+
+    Only the Shapes world (and its spurious variant) has ground-truth concepts, so a source
+    with concept names gets the Shapes synonyms; the metric itself knows no data set."""
+    if source.concept_names is None:
+        return None
+    from interpbench.data.shapes import SYNONYMS
+
+    return SYNONYMS
 
 
 def zeroshot(rep, source, cache, settings, ctx) -> dict:
@@ -232,7 +248,7 @@ def _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, setting
     """Every array the intervals read, one row per image, from the cache and earlier steps."""
     import numpy as np
 
-    from interpbench.metrics._inputs import to_entries
+    from interpbench.metrics.inputs import to_entries
     from interpbench.metrics.intervals import IntervalInputs
     from interpbench.metrics.label_correlation import label_text_from_vocab
 
@@ -249,6 +265,7 @@ def _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, setting
         inputs.concepts = np.stack([world.labels(i)[1] if world is not None else source.concepts(i)
                                     for i in range(len(source))])
         inputs.concept_names = list(source.concept_names)
+        inputs.concept_synonyms = concept_synonyms(source)
         if labels is not None:
             inputs.top_words = [labels["words"][w] if w >= 0 else None for w in labels["labels"].word_ids[:, 0].tolist()]
     if "sae_input" in cache.read(0).tensors:
@@ -259,14 +276,14 @@ def _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, setting
 
 
 def _unit(judge):
-    from interpbench.metrics._inputs import to_matrix, unit_rows
+    from interpbench.metrics.inputs import to_matrix, unit_rows
 
     return unit_rows(to_matrix(judge, "judge"), "judge")
 
 
 def _all_entries(cache, n_features: int, nonnegative: bool):
     """Entries of every cached image row (row = global image index)."""
-    from interpbench.metrics._inputs import Entries, to_entries
+    from interpbench.metrics.inputs import Entries, to_entries
 
     parts = []
     for feats, t in iter_image_chunks(cache, n_features):

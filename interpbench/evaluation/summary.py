@@ -15,17 +15,19 @@ def _fmt(v) -> str:
 
 
 def print_summary(records) -> None:
-    from rich.console import Console
     from rich.table import Table
 
+    from interpbench.console import output_console
+
     table = Table(title="interpbench results")
-    table.add_column("model")
+    # Names and numbers never wrap or shrink: a cut "sha…" or "0.2…" cell is worse than a wide line.
+    table.add_column("model", no_wrap=True, min_width=max((len(r["model"]["name"]) for r, _ in records), default=5))
     for _, title in COLUMNS:
-        table.add_column(title, justify="right")
+        table.add_column(title, justify="right", no_wrap=True)
     for record, _path in records:
         m = record["metrics"]
         table.add_row(record["model"]["name"], *[_fmt(m.get(k)) for k, _ in COLUMNS])
-    console = Console()
+    console = output_console()
     console.print(table)
     for record, path in records:
         console.print(f"wrote {path}  ({record['timing']['wall_time_s']:.1f} s)")

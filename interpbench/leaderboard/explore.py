@@ -1,27 +1,26 @@
-"""Feature cards and word search over one model's evaluation.
+"""Feature cards and word search over one model's stored evaluation.
 
-`open_session` finds the model's results record for the given settings (or runs
-`interpbench evaluate` once to make it), then reuses its labels and per-feature arrays and
-the activation cache that evaluation filled. Nothing here recomputes a metric.
+`open_session` reads a results record (see interpbench.evaluation.cards.evaluated_record,
+which evaluates and stores what cards need): its labels, per-feature arrays and the
+`.cards.safetensors` sidecar of stored activations. Nothing here loads a model, reads the
+activation cache or recomputes a metric; the images come from the record's data source.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
 from interpbench.errors import BadSpecError
 from interpbench.leaderboard import activations as acts
-from interpbench.results.store import load_labels, load_per_feature, read_results, settings_hash, write_result
+from interpbench.results.store import load_cards, load_labels, load_per_feature
 
 
 @dataclass
 class Session:
-    rep: object
     source: object
-    cache: object
+    stored: acts.StoredActivations
     record: dict
     labels: dict[int, list[tuple[str, float]]]
     per_feature: dict[str, np.ndarray]
@@ -30,7 +29,11 @@ class Session:
 
     @property
     def n_features(self) -> int:
-        return self.rep.n_features
+        return self.stored.n_features
+
+    @property
+    def name(self) -> str:
+        return self.record["model"]["name"]
 
     def value(self, name: str, f: int) -> float | None:
         arr = self.per_feature.get(name)
@@ -39,34 +42,19 @@ class Session:
         return float(arr[f])
 
 
-def find_record(results_dir: Path, specs: set[str], settings: dict) -> dict | None:
-    """The record of one of `specs` evaluated with exactly these settings, if any."""
-    want = settings_hash(settings)
-    records, _ = read_results(results_dir) if Path(results_dir).is_dir() else ([], [])
-    for r in records:
-        if r["model"]["spec"] in specs and settings_hash(r["settings"]) == want:
-            return r
-    return None
-
-
-def open_session(spec: str, settings, ctx, results_dir: Path) -> Session:
-    """Load the model and its evaluation; evaluate first (writing results) if there is none."""
-    from interpbench.adapters import load_representation
+def open_session(record: dict) -> Session:
+    """A session over one results record (as read_results returns it) that has a card sidecar."""
     from interpbench.data import load_source
-    from interpbench.evaluation import steps
-    from interpbench.evaluation.runner import evaluate_model
 
-    rep = load_representation(spec, offline=ctx.offline)
-    specs = {spec, rep.meta.spec}
-    record = find_record(results_dir, specs, settings.record())
-    if record is None:
-        rec, per_feature, labels = evaluate_model(spec, settings, ctx)
-        write_result(results_dir, rec, per_feature, labels)
-        record = find_record(results_dir, specs, settings.record())
-    source = load_source(settings.dataset, settings.n_images, settings.seed)
-    cache = steps.extract(rep, source, settings, ctx)  # a cache hit: evaluation filled it
-    mean_act, fire_count = acts.feature_stats(cache, rep.n_features, settings.tau)
-    return Session(rep, source, cache, record, load_labels(record), load_per_feature(record), mean_act, fire_count)
+    arrays = load_cards(record)
+    if not arrays:
+        raise BadSpecError(f"{record['_path']} has no feature-card sidecar; `interpbench explore --model "
+                           f"{record['model']['spec']}` adds it (interpbench.evaluation.cards.evaluated_record)")
+    stored = acts.StoredActivations.from_arrays(arrays, record["cards_file"])
+    settings = record["settings"]
+    source = load_source(record["dataset"]["spec"], settings["n_images"], settings["seed"])
+    mean_act, fire_count = acts.feature_stats(stored, settings["tau"])
+    return Session(source, stored, record, load_labels(record), load_per_feature(record), mean_act, fire_count)
 
 
 def rank_features(s: Session, by: str, m: int) -> list[int]:
@@ -87,7 +75,7 @@ def rank_features(s: Session, by: str, m: int) -> list[int]:
 def check_features(s: Session, features: list[int]) -> None:
     bad = [f for f in features if not 0 <= f < s.n_features]
     if bad:
-        raise BadSpecError(f"--feature {bad}: {s.rep.meta.name} has features 0..{s.n_features - 1}")
+        raise BadSpecError(f"--feature {bad}: {s.name} has features 0..{s.n_features - 1}")
 
 
 def feature_info(s: Session, f: int, tops: list[tuple[int, float]]) -> dict:
@@ -99,7 +87,7 @@ def feature_info(s: Session, f: int, tops: list[tuple[int, float]]) -> dict:
 
 def cards(s: Session, features: list[int], n_images: int = 16) -> list[dict]:
     check_features(s, features)
-    tops = acts.top_images(s.cache, s.n_features, features, n_images)
+    tops = acts.top_images(s.stored, features, n_images)
     return [feature_info(s, f, tops[f]) for f in features]
 
 
@@ -123,11 +111,11 @@ def search(s: Session, word: str, n_images: int = 8, n_concepts: int = 10, depth
         known = sorted({_norm(pairs[0][0]) for pairs in s.labels.values() if pairs})
         close = difflib.get_close_matches(target, known, n=5)
         hint = f" Closest labels: {', '.join(close)}." if close else ""
-        raise BadSpecError(f"no feature of {s.rep.meta.name} is labelled {word!r} among its top words.{hint}")
-    index, score = acts.image_scores(s.cache, s.n_features, matched)
+        raise BadSpecError(f"no feature of {s.name} is labelled {word!r} among its top words.{hint}")
+    index, score = acts.image_scores(s.stored, matched)
     order = np.lexsort((index, -score))
     images = [int(index[i]) for i in order[:n_images] if score[i] > 0]
-    rows = acts.image_rows(s.cache, s.n_features, images)
+    rows = acts.image_rows(s.stored, images)
     found = [{"image": i, "score": float(score[index == i][0]), "concepts": _concepts(s, rows[i], n_concepts)}
              for i in images]
     return {"word": word, "features": matched, "images": found}

@@ -107,13 +107,13 @@ def plot_metrics(data: pd.DataFrame, title: str):
 
     cols = [c for c in COLUMNS if c.key in data and data[c.key].notna().any()]
     with plots.style():
-        fig, axes = plots._figure(max(1, len(cols)), 3.2, 3.0)
+        fig, axes = plots.new_figure(max(1, len(cols)), 3.2, 3.0)
         for ax, c in zip(axes, cols, strict=False):  # one spare axis when cols is empty
             sub = data[["step", c.key]].dropna()
             sns.lineplot(data=sub, x="step", y=c.key, marker="o", ax=ax)
             ax.set(title=f"{c.title}{c.arrow}", xlabel="training step", ylabel="")
         if not cols:
-            plots._empty(axes[0], "no metrics")
+            plots.empty_axes(axes[0], "no metrics")
         fig.suptitle(title, fontsize=9)
     return fig, data
 

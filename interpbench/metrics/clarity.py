@@ -19,7 +19,7 @@ import torch
 
 from interpbench.errors import ShapeMismatchError
 
-from ._inputs import Entries, RowSums, RowSumsAttribute, check_rows, to_entries, to_ids, to_matrix, unit_rows
+from .inputs import Entries, RowSums, RowSumsAttribute, check_rows, to_entries, to_ids, to_matrix, unit_rows
 from .topn import TopNAccumulator
 
 

@@ -25,7 +25,7 @@ from scipy.stats import rankdata
 
 from interpbench.errors import ConfigError, ShapeMismatchError
 
-from ._inputs import Entries, check_rows, to_entries, to_matrix
+from .inputs import Entries, check_rows, to_entries, to_matrix
 
 
 @dataclass
@@ -136,10 +136,9 @@ def label_accuracy(result: GroundTruthResult, concept_names: list[str], top_word
                    synonyms: dict[str, tuple[str, ...]] | None = None, threshold: float = 0.9) -> float | None:
     """Share of covered concepts whose best feature's top word names the concept (or a synonym).
 
-    concept_names use "attribute:value"; `synonyms` maps value -> accepted words
-    (default: the Shapes world's SYNONYMS)."""
-    if synonyms is None:
-        from interpbench.data.shapes import SYNONYMS as synonyms
+    concept_names use "attribute:value"; `synonyms` maps value -> accepted words (default:
+    none; the evaluation passes the data set's own, e.g. the Shapes world's SYNONYMS)."""
+    synonyms = synonyms or {}
     covered = [c for c in range(len(concept_names))
                if result.best_feature[c] >= 0 and result.best_auroc[c] >= threshold]
     if not covered:

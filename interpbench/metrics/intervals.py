@@ -30,9 +30,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ._inputs import Entries
 from .bootstrap import DEFAULT_B, interval_record, percentile_interval, resample_indices
 from .ground_truth import GroundTruthResult, exact_auroc, label_accuracy
+from .inputs import Entries
 from .label_correlation import LabelCorrelationAccumulator
 from .reconstruction import per_sample_ratios
 
@@ -44,13 +44,14 @@ TWO_LEVEL = "bootstrap-images+features"
 class IntervalInputs:
     """Everything the intervals need, one row per evaluation image (row i = image i)."""
 
-    features: object  # Entries of all N images (metrics._inputs.Entries)
+    features: object  # Entries of all N images (metrics.inputs.Entries)
     judge_unit: torch.Tensor  # [N, d] unit judge embeddings (float64)
     text_features: object | None = None  # Entries of each image's caption features, or None
     label_text_judge: np.ndarray | None = None  # [F, d] judge text embedding of each label (NaN: none)
     concepts: np.ndarray | None = None  # [N, C] 0/1
     concept_names: list[str] | None = None
     top_words: list[str | None] | None = None  # [F] each feature's top vocabulary word
+    concept_synonyms: dict[str, tuple[str, ...]] | None = None  # as the suite's label accuracy
     sae_input: torch.Tensor | None = None  # [N, d] SAE input and reconstruction, or None
     sae_recon: torch.Tensor | None = None
     label_judge: torch.Tensor | None = None  # [N, d] what label correlation scores against, if not judge_unit
@@ -245,7 +246,8 @@ def _ground_truth(inputs, cfg, idx, stats, gt_candidates: int = 4) -> None:
         cov.append(float((best_a[defined] >= cfg.gt_threshold).mean()) if defined.any() else np.nan)
         if inputs.top_words is not None:
             res = GroundTruthResult(a, best_f, best_a, None, None, np.zeros(0), np.zeros(0), len(i))
-            la = label_accuracy(res, inputs.concept_names, inputs.top_words, threshold=cfg.gt_threshold)
+            la = label_accuracy(res, inputs.concept_names, inputs.top_words, inputs.concept_synonyms,
+                                threshold=cfg.gt_threshold)
             acc.append(np.nan if la is None else la)
     stats["gt_coverage"] = (cov, IMAGES)
     if inputs.top_words is not None:

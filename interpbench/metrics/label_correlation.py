@@ -28,7 +28,7 @@ import torch
 
 from interpbench.errors import ShapeMismatchError
 
-from ._inputs import (
+from .inputs import (
     Entries,
     RowSums,
     RowSumsAttribute,

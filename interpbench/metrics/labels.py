@@ -23,7 +23,7 @@ import torch
 
 from interpbench.errors import ShapeMismatchError
 
-from ._inputs import to_matrix
+from .inputs import to_matrix
 
 
 @dataclass

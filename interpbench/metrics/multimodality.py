@@ -48,7 +48,7 @@ import torch
 
 from interpbench.errors import ShapeMismatchError
 
-from ._inputs import Entries, to_entries
+from .inputs import Entries, to_entries
 
 
 @dataclass

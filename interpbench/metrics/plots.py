@@ -1,7 +1,7 @@
 """Sparse CLIP Fig. 3b for one representation, from plain arrays.
 
-The drawing lives in interpbench.leaderboard.plots (shared with the leaderboard, which
-plots several models side by side); this is the array-in, PNG-out entry point for users
+The drawing lives in interpbench.plotting (shared with the leaderboard, which plots
+several models side by side); this is the array-in, PNG-out entry point for users
 of the metrics package.
 """
 
@@ -19,7 +19,7 @@ def plot_modality_vs_density(modality_score, density, path: Path | str, label: s
     feature; writes a PNG atomically. Returns (path, data drawn as a DataFrame).
 
     Features with a NaN score or zero density (never active) are left out."""
-    from interpbench.leaderboard.plots import plot_modality_density, save_png
+    from interpbench.plotting import plot_modality_density, save_png
 
     ms, dens = np.asarray(modality_score, float).ravel(), np.asarray(density, float).ravel()
     if ms.shape != dens.shape:

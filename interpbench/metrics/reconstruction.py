@@ -19,7 +19,7 @@ import torch
 
 from interpbench.errors import ShapeMismatchError
 
-from ._inputs import Entries, check_rows, to_entries, to_matrix
+from .inputs import Entries, check_rows, to_entries, to_matrix
 
 
 @dataclass
@@ -89,10 +89,12 @@ def per_sample_ratios(x: torch.Tensor, x_hat: torch.Tensor) -> tuple[tuple[torch
     """(value [B], usable [B]) per sample for fvu, fvu_msae, nmae and cosine, in that order;
     unusable values may be inf/NaN and are masked out by the caller (also by the intervals)."""
     err = x_hat - x
-    ms, var_x, ma = (x * x).mean(1), x.var(dim=1), x.abs().mean(1)
+    # Population variance: the ratio Var(err)/Var(x) is the same for either correction, and the
+    # unbiased one is 0/0 (with a torch warning) for a one-dimensional input.
+    ms, var_x, ma = (x * x).mean(1), x.var(dim=1, correction=0), x.abs().mean(1)
     xn, hn = x.norm(dim=1), x_hat.norm(dim=1)
     cos = torch.where(hn > 0, (x * x_hat).sum(1) / (xn * hn), torch.zeros_like(xn))
-    return (((err * err).mean(1) / ms, ms > 0), (err.var(dim=1) / var_x, var_x > 0),
+    return (((err * err).mean(1) / ms, ms > 0), (err.var(dim=1, correction=0) / var_x, var_x > 0),
             (err.abs().mean(1) / ma, ma > 0), (cos, xn > 0))
 
 

@@ -31,8 +31,8 @@ import torch
 
 from interpbench.errors import ShapeMismatchError
 
-from ._inputs import check_rows, to_matrix
 from .bootstrap import DEFAULT_B, percentile_interval, resample_indices
+from .inputs import check_rows, to_matrix
 
 INTERVAL_METHOD = "bootstrap-scenes+features"
 

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 import torch
 
-from ._inputs import unit_rows_float32
+from .inputs import unit_rows_float32
 from .topn import TopNAccumulator
 
 

@@ -17,10 +17,10 @@ import torch
 
 from interpbench.errors import ConfigError, ShapeMismatchError
 
-from ._inputs import as_float_or_none, check_rows, to_entries, to_ids, to_matrix, unit_rows
 from .bootstrap import bootstrap, interval_record, mean_interval
 from .clarity import ClarityAccumulator, topn_clarity
 from .ground_truth import GroundTruthAccumulator, label_accuracy
+from .inputs import as_float_or_none, check_rows, to_entries, to_ids, to_matrix, unit_rows
 from .label_correlation import LabelCorrelationAccumulator, label_agreement
 from .labels import FeatureLabels
 from .multimodality import MultimodalityAccumulator, PairedAccumulator
@@ -57,7 +57,8 @@ class MetricSuite:
     """All image-side, paired and reconstruction metrics of one representation."""
 
     def __init__(self, n_features: int, judge_dim: int, config: SuiteConfig | None = None,
-                 concept_names: list[str] | None = None, label_text_judge=None, label_similarity: str = "cosine"):
+                 concept_names: list[str] | None = None, label_text_judge=None, label_similarity: str = "cosine",
+                 concept_synonyms: dict[str, tuple[str, ...]] | None = None):
         """label_similarity: how label correlation scores an image against a word, "cosine" of
         the judge's image and text embeddings, or "dot" of the raw judge image vector with the
         word's unit vector (the ground-truth judge: a 0/1 concept vector with a word's one-hot
@@ -68,6 +69,7 @@ class MetricSuite:
         self.n_features, self.judge_dim = int(n_features), int(judge_dim)
         self.label_text_judge = label_text_judge
         self.label_similarity = label_similarity
+        self.concept_synonyms = concept_synonyms  # concept value -> words that also name it (label accuracy)
         c = self.cfg
         self.clarity = ClarityAccumulator(n_features, judge_dim, c.tau, c.n_min)
         self.topn = TopNAccumulator(n_features, c.top_n, judge_dim, c.tau)
@@ -245,7 +247,7 @@ class MetricSuite:
         metrics.update(gt_coverage=r.coverage, gt_auroc_mean=r.auroc_mean)
         if text_label is not None and vocab is not None:
             words = [vocab[w] if w >= 0 else None for w in text_label]
-            metrics["gt_label_accuracy"] = label_accuracy(r, self.gt.concept_names, words,
+            metrics["gt_label_accuracy"] = label_accuracy(r, self.gt.concept_names, words, self.concept_synonyms,
                                                           threshold=self.cfg.gt_threshold)
         per.update(gt_best_auroc=r.feature_best_auroc, gt_best_concept=r.feature_best_concept)
 

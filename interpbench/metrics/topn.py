@@ -20,7 +20,7 @@ import torch
 
 from interpbench.errors import ShapeMismatchError
 
-from ._inputs import Entries
+from .inputs import Entries, csr_tensor
 
 
 def _lexsort_desc(values: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
@@ -151,6 +151,5 @@ class TopNAccumulator:
         crow = torch.zeros(self.n_features + 1, dtype=torch.int64)
         crow[1:] = torch.cumsum(valid.sum(dim=1), 0)
         slots = self.slots[valid]  # row-major: grouped by feature, as CSR needs
-        incidence = torch.sparse_csr_tensor(crow, slots, torch.ones(slots.numel()),
-                                            (self.n_features, self.store.shape[0]), check_invariants=False)
+        incidence = csr_tensor(crow, slots, torch.ones(slots.numel()), (self.n_features, self.store.shape[0]))
         return torch.sparse.mm(incidence, self.store)

@@ -2,20 +2,20 @@
 
 clip-benchmark only needs `encode_image` and `encode_text`; `EncoderView` picks which
 embedding those return (dense CLIP, sparse features, or an SAE reconstruction), so the
-same classifier code scores every representation.
+same classifier code scores every representation. Class names and templates come from the
+caller (evaluation/steps.py for a data source, evaluation/zeroshot_shapes.py for the Shapes
+world): this module knows no data set.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 
 import numpy as np
 import torch
 from clip_benchmark.metrics import zeroshot_classification
-
-from interpbench.data.shapes import ZEROSHOT_TEMPLATES, ShapesWorld
-from interpbench.data.torch_datasets import ShapesAttribute
 
 
 class EncoderView(torch.nn.Module):
@@ -53,7 +53,12 @@ def _quiet_bars():
     bar = zeroshot_classification.tqdm
     zeroshot_classification.tqdm = functools.partial(bar, disable=True)
     try:
-        yield
+        with warnings.catch_warnings():
+            # clip-benchmark 1.6 calls float() on 1-element arrays (numpy >= 1.25 deprecates it; we pin
+            # numpy < 2.4, where it becomes an error): theirs to fix, nothing the user can act on.
+            warnings.filterwarnings("ignore", message="Conversion of an array with ndim > 0 to a scalar",
+                                    category=DeprecationWarning)
+            yield
     finally:
         zeroshot_classification.tqdm = bar
 
@@ -76,15 +81,3 @@ def zeroshot_correct(model, tokenizer, dataloader, classnames, templates, device
                                                            amp=False)
         logits, target = zeroshot_classification.run_classification(model, clf, dataloader, device, amp=False)
     return (logits.topk(1, dim=1)[1][:, 0] == target).numpy()
-
-
-def shapes_zeroshot(model, tokenizer, transform, world: ShapesWorld, device: str = "cpu",
-                    limit: int | None = None, batch_size: int = 256) -> dict[str, float]:
-    """Top-1 zero-shot accuracy per Shapes attribute, plus their mean under "mean"."""
-    accs = {}
-    for attribute, templates in ZEROSHOT_TEMPLATES.items():
-        ds = ShapesAttribute(world, attribute, transform, limit=limit)
-        dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
-        accs[attribute] = zeroshot_accuracy(model, tokenizer, dl, ds.classes, list(templates), device)["acc1"]
-    accs["mean"] = sum(accs.values()) / len(accs)
-    return accs

@@ -1,8 +1,10 @@
 """The results store: one JSON file per (model, data set, settings), written atomically.
 
 Layout: RESULTS/<dataset name>/<model slug>__<hash of spec and settings>.json, plus sidecars
-with the same stem: `.features.safetensors` (per-feature arrays for plots and cards) and
-`.labels.json` (per-feature top words). Each file is written to a temporary name and
+with the same stem: `.features.safetensors` (per-feature arrays for plots and cards),
+`.labels.json` (per-feature top words) and, once `interpbench explore` or `search` asked
+for it, `.cards.safetensors` (every image's non-zero activations, which cards and search
+read instead of the activation cache). Each file is written to a temporary name and
 renamed, so concurrent writers (tox -p, torchrun ranks) never leave a half-written file,
 and re-running the same evaluation replaces only its own files.
 """
@@ -64,23 +66,23 @@ def validate_record(data) -> str | None:
     return None
 
 
-def _clean(value):
+def json_safe(value):
     """JSON has no NaN/inf: store them as null so strict parsers accept the file."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, (np.floating, np.integer)):
-        return _clean(value.item())
+        return json_safe(value.item())
     return value
 
 
 def write_result(results_dir: Path, record: dict, per_feature: dict | None = None,
                  labels: dict | None = None) -> Path:
     """Write the record (and sidecars) atomically; returns the JSON path."""
-    problem = validate_record(_clean(record))
+    problem = validate_record(json_safe(record))
     if problem:
         raise ValueError(f"refusing to write a malformed results record: {problem}")
     folder = Path(results_dir) / slug(record["dataset"]["name"])
@@ -92,10 +94,10 @@ def write_result(results_dir: Path, record: dict, per_feature: dict | None = Non
             save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
         record["per_feature_file"] = f"{stem}.features.safetensors"
     if labels is not None:
-        atomic_write_text(folder / f"{stem}.labels.json", json.dumps(_clean(labels), indent=1, sort_keys=True) + "\n")
+        atomic_write_text(folder / f"{stem}.labels.json", json.dumps(json_safe(labels), indent=1, sort_keys=True) + "\n")
         record["labels_file"] = f"{stem}.labels.json"
     path = folder / f"{stem}.json"
-    atomic_write_text(path, json.dumps(_clean(record), indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, json.dumps(json_safe(record), indent=2, sort_keys=True) + "\n")
     return path
 
 
@@ -119,6 +121,31 @@ def read_results(results_dir: Path) -> tuple[list[dict], list[tuple[Path, str]]]
     return records, skipped
 
 
+def find_record(results_dir: Path, specs: set[str], settings: dict) -> dict | None:
+    """The record of one of `specs` evaluated with exactly these settings, if any."""
+    want = settings_hash(settings)
+    records, _ = read_results(results_dir) if Path(results_dir).is_dir() else ([], [])
+    for r in records:
+        if r["model"]["spec"] in specs and settings_hash(r["settings"]) == want:
+            return r
+    return None
+
+
+def write_cards(record: dict, arrays: dict[str, np.ndarray]) -> dict:
+    """Add the feature-card sidecar (.cards.safetensors) to a record read by read_results.
+
+    Writes the sidecar, then the record naming it (each atomically); returns the record as
+    read_results would now return it."""
+    path = Path(record["_path"])
+    stem = path.name[: -len(".json")]
+    with atomic_writer(path.parent / f"{stem}.cards.safetensors") as tmp:
+        save_file({k: torch.as_tensor(np.ascontiguousarray(v)) for k, v in arrays.items()}, tmp)
+    updated = {k: v for k, v in record.items() if k != "_path"}
+    updated["cards_file"] = f"{stem}.cards.safetensors"
+    atomic_write_text(path, json.dumps(json_safe(updated), indent=2, sort_keys=True) + "\n")
+    return {**updated, "_path": str(path)}
+
+
 def _sidecar(record: dict, key: str, what: str) -> Path | None:
     name = record.get(key)
     if not name:
@@ -135,17 +162,26 @@ def _sidecar(record: dict, key: str, what: str) -> Path | None:
 
 def load_per_feature(record: dict) -> dict[str, np.ndarray]:
     """The per-feature arrays of a record read by read_results ({} if it has none)."""
+    return _load_arrays(record, "per_feature_file", "per-feature sidecar (.features.safetensors)", "evaluate")
+
+
+def load_cards(record: dict) -> dict[str, np.ndarray]:
+    """The feature-card arrays of a record read by read_results ({} if it has none)."""
+    return _load_arrays(record, "cards_file", "feature-card sidecar (.cards.safetensors)", "explore")
+
+
+def _load_arrays(record: dict, key: str, what: str, command: str) -> dict[str, np.ndarray]:
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    path = _sidecar(record, "per_feature_file", "per-feature sidecar (.features.safetensors)")
+    path = _sidecar(record, key, what)
     if path is None:
         return {}
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CorruptFileError(path, f"not a readable safetensors file ({exc})",
-                               f"delete it and re-run `interpbench evaluate --model {record['model']['spec']}`") from exc
+                               f"delete it and re-run `interpbench {command} --model {record['model']['spec']}`") from exc
 
 
 def load_labels(record: dict) -> dict[int, list[tuple[str, float]]]:

@@ -54,26 +54,27 @@ def _shapes_eval(seed: int = 0) -> ShapesWorld:
 
 def clip_zeroshot(folder: Path, threads: int = 2) -> dict:
     """Zero-shot accuracy per attribute of a CLIP model folder (clip-benchmark)."""
-    from interpbench.adapters.openclip_dense import _tokenizer_for, _transform
+    from interpbench.adapters.openclip_dense import image_transform, tokenizer_for
     from interpbench.clipmodels import load_model_folder
-    from interpbench.metrics.zeroshot import shapes_zeroshot
+    from interpbench.evaluation.zeroshot_shapes import shapes_zeroshot
 
     torch.set_num_threads(threads)
     model, cfg = load_model_folder(folder)
-    return shapes_zeroshot(model, _tokenizer_for(model, cfg["architecture"]), _transform(model), _shapes_eval())
+    return shapes_zeroshot(model, tokenizer_for(model, cfg["architecture"]), image_transform(model), _shapes_eval())
 
 
 def sae_zeroshot(sae_folder: Path, base_folder: Path) -> dict:
     """Zero-shot accuracy when the image embedding is replaced by its SAE reconstruction."""
-    from interpbench.adapters.openclip_dense import _tokenizer_for, _transform
+    from interpbench.adapters.openclip_dense import image_transform, tokenizer_for
     from interpbench.adapters.sae_canonical import load_own
     from interpbench.clipmodels import load_model_folder
-    from interpbench.metrics.zeroshot import EncoderView, shapes_zeroshot
+    from interpbench.evaluation.zeroshot_shapes import shapes_zeroshot
+    from interpbench.metrics.zeroshot import EncoderView
 
     model, cfg = load_model_folder(base_folder)
     sae = load_own(sae_folder)
     view = EncoderView(lambda im: sae(model.encode_image(im))[1], model.encode_text)
-    return shapes_zeroshot(view, _tokenizer_for(model, cfg["architecture"]), _transform(model), _shapes_eval())
+    return shapes_zeroshot(view, tokenizer_for(model, cfg["architecture"]), image_transform(model), _shapes_eval())
 
 
 @torch.inference_mode()
@@ -165,12 +166,12 @@ def write_clip_card(name: str, folder: Path, command: str | None = None) -> None
 @torch.inference_mode()
 def clip_sparsity(folder: Path, n: int = EVAL_IMAGES) -> dict:
     """Activation sparsity of a natively sparse CLIP on the Shapes eval split (images and captions)."""
-    from interpbench.adapters.openclip_dense import _tokenizer_for
+    from interpbench.adapters.openclip_dense import tokenizer_for
     from interpbench.clipmodels import load_model_folder
     from interpbench.data.torch_datasets import normalise_uint8
 
     model, cfg = load_model_folder(folder)
-    tok = _tokenizer_for(model, cfg["architecture"]) if "architecture" in cfg else open_clip.get_tokenizer("shapes-vit-tiny")
+    tok = tokenizer_for(model, cfg["architecture"]) if "architecture" in cfg else open_clip.get_tokenizer("shapes-vit-tiny")
     world = _shapes_eval()
     img, txt = [], []
     for i in range(0, n, 500):

@@ -8,6 +8,7 @@ which for sparse CLIP (~0.5% active) is far below B x F.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,16 @@ from interpbench.errors import NumericalError, ShapeMismatchError
 
 SIGNED_HINT = ("if this representation has signed features (e.g. dense CLIP), "
                "pass nonnegative=False (SuiteConfig(nonnegative=False))")
+
+
+def csr_tensor(crow: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """torch.sparse_csr_tensor without torch's "Sparse CSR tensor support is in beta state" notice.
+
+    The notice (a UserWarning on the first CSR tensor of a process) is nothing a user can act
+    on; the products we use (addmm_, sparse.mm) are tested against dense ones."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state", category=UserWarning)
+        return torch.sparse_csr_tensor(crow, cols, vals, size, check_invariants=False)
 
 
 @dataclass(frozen=True)
@@ -238,8 +249,7 @@ class RowSums:
         order = torch.argsort(cols, stable=True)
         crow = torch.zeros(self.n + 1, dtype=torch.int64)
         crow[1:] = torch.cumsum(torch.bincount(cols, minlength=self.n), 0)
-        m = torch.sparse_csr_tensor(crow, rows[order], weights[order].to(torch.float32), (self.n, emb.shape[0]),
-                                    check_invariants=False)
+        m = csr_tensor(crow, rows[order], weights[order].to(torch.float32), (self.n, emb.shape[0]))
         if self._buf is None:
             self._buf = torch.zeros(self.n, self.dim, dtype=torch.float32)
         self._buf.addmm_(m, emb.to(torch.float32))
