@@ -129,7 +129,7 @@ def test_random_decoder_has_the_sae_shape_and_k_and_a_random_decoder(sae_dir):
     w = w / w.norm(dim=1, keepdim=True)
     torch.testing.assert_close(ctl.W_dec.detach(), w)
     torch.testing.assert_close(ctl.W_enc.detach(), w.t())
-    assert float(ctl.b_enc.abs().max()) == 0 and float(ctl.b_dec.abs().max()) == 0
+    assert float(ctl.b_enc.detach().abs().max()) == 0 and float(ctl.b_dec.detach().abs().max()) == 0
     torch.testing.assert_close(ctl.input_mean, sae.input_mean)
     assert ctl.input_scale == sae.input_scale and not torch.equal(ctl.W_dec, sae.W_dec)
     assert _l0(rep.encode_image_features(images(3))) == [4, 4, 4]

@@ -62,7 +62,7 @@ def test_sparse_model_starts_from_dense_towers(tmp_path):
     for k in d:
         if k not in skipped:
             assert torch.equal(d[k], s[k]), k
-    assert s["visual.proj"].shape == (128, 1024)
+    assert s["visual.proj"].shape == (128, 2048)
 
 
 def _visual(model):

