@@ -51,10 +51,10 @@ def folder(tmp_path):
                               {"recipe": "topk16", "train_seed": 0},
                               {"shuffled_pairs": {"multimodal_fraction": 0.39, "clarity": 0.2}}),
                  {"clarity": CLARITY, "gt_best_auroc": GT})
-    # its random control: clarity 0.30 [0.27, 0.33] (separates), the same L0 (matched by design)
-    write_result(out, _record("random-codes:sae:a", {"clarity": 0.3, "l0": 16.0, "multimodal_fraction": 0.1},
+    # its untrained control: clarity 0.30 [0.27, 0.33] (separates), the same L0 (does not)
+    write_result(out, _record("untrained:sae:a", {"clarity": 0.3, "l0": 16.0, "multimodal_fraction": 0.1},
                               {"clarity": _iv(0.27, 0.33), "l0": _iv(15.6, 16.4), "multimodal_fraction": _iv(0.05, 0.15)},
-                              {"control": {"of": "sae:a", "kind": "random-codes", "seed": 0}}))
+                              {"control": {"of": "sae:a", "kind": "untrained", "seed": 0}}))
     # two reseeds of the same recipe
     for seed, c in ((1, 0.56), (2, 0.47)):
         write_result(out, _record(f"sae:a@{seed}", {"clarity": c, "l0": 16.0}, {},
@@ -72,12 +72,26 @@ def test_gap_to_control_with_combined_interval_and_flags(folder):
     [g] = next(r for r in _metric(rep, "clarity")["models"] if r["model"] == "sae:a")["gaps"]
     h = math.hypot(0.04, 0.03)  # half-widths 0.04 and 0.03 combined in quadrature
     assert g["gap"] == pytest.approx(0.2) and [g["lo"], g["hi"]] == pytest.approx([0.2 - h, 0.2 + h])
-    assert g["separates"] is True and g["kind"] == "random-codes"
+    assert g["separates"] is True and g["kind"] == "untrained"
     [g] = next(r for r in _metric(rep, "l0")["models"] if r["model"] == "sae:a")["gaps"]
     assert g["gap"] == 0 and g["separates"] is False
     flags = separation_flags(records)
-    assert set(flags) == {"l0"} and "`sae:a` vs its random-codes" in flags["l0"]
+    assert set(flags) == {"l0"} and "`sae:a` vs its untrained" in flags["l0"]
     assert _metric(rep, "l0")["separates"] is False and _metric(rep, "clarity")["separates"] is True
+
+
+def test_metrics_a_control_copies_by_construction_are_not_compared(tmp_path):
+    """Random codes keep L0 and zero-shot of their target: a 0 gap there is by design, not a flag."""
+    write_result(tmp_path, _record("m", {"l0": 16.0, "zeroshot_mean": 0.9, "clarity": 0.5},
+                                   {"l0": _iv(15.9, 16.1), "zeroshot_mean": _iv(0.88, 0.92), "clarity": _iv(0.49, 0.51)}))
+    write_result(tmp_path, _record("ctl", {"l0": 16.0, "zeroshot_mean": 0.9, "clarity": 0.5},
+                                   {"l0": _iv(15.9, 16.1), "zeroshot_mean": _iv(0.88, 0.92), "clarity": _iv(0.49, 0.51)},
+                                   {"control": {"of": "m", "kind": "random-codes", "seed": 0}}))
+    records = read_results(tmp_path)[0]
+    rep = validity_report(records)
+    for key in ("l0", "zeroshot_mean"):
+        assert next(r for r in _metric(rep, key)["models"] if r["model"] == "m")["gaps"] == []
+    assert set(separation_flags(records)) == {"clarity"}  # the same Clarity is a real failure
 
 
 def test_gap_is_a_paired_bootstrap_when_both_keep_replicates_of_the_same_resamples(tmp_path):
@@ -128,14 +142,14 @@ def test_leaderboard_puts_controls_apart_and_marks_unseparated_columns(folder, t
     build_leaderboard(folder, tmp_path / "lb", with_plots=False)
     page = (tmp_path / "lb" / "shapes-eval.md").read_text()
     main, controls = page.split("## Controls")
-    assert "random-codes:sae:a" not in main and "`random-codes:sae:a`" in controls
-    assert "random-codes of sae:a (seed 0)" in controls and "**" not in controls.split("[^")[0]
+    assert "untrained:sae:a" not in main and "`untrained:sae:a`" in controls
+    assert "untrained of sae:a (seed 0)" in controls and "**" not in controls.split("[^")[0]
     l0_note = next(line for line in page.splitlines() if line.startswith("[^l0]:"))
     assert "**Does not separate trained from random:**" in l0_note
     assert "Does not separate" not in next(line for line in page.splitlines() if line.startswith("[^clarity]:"))
     rows = list(csv.DictReader(io.StringIO((tmp_path / "lb" / "shapes-eval.csv").read_text())))
-    ctrl = next(r for r in rows if r["model"] == "random-codes:sae:a")
-    assert ctrl["rank"] == "" and ctrl["control"] == "random-codes of sae:a (seed 0)"
+    ctrl = next(r for r in rows if r["model"] == "untrained:sae:a")
+    assert ctrl["rank"] == "" and ctrl["control"] == "untrained of sae:a (seed 0)"
     assert (float(ctrl["clarity_lo"]), float(ctrl["clarity_hi"])) == (0.27, 0.33)
     assert [r["model"] for r in rows if r["rank"]] == ["sae:a@1", "sae:a", "sae:a@2"]
 
@@ -161,5 +175,5 @@ def test_cli_writes_markdown_and_json(folder, tmp_path):
     data = json.loads(out.with_suffix(".json").read_text())
     assert {m["key"] for m in data["metrics"]} == set(COL)
     text = out.read_text()
-    assert "| Clarity | `sae:a` | 0.500 [0.460, 0.540] | random-codes: +0.200 [0.150, 0.250] |" in text
+    assert "| Clarity | `sae:a` | 0.500 [0.460, 0.540] | untrained: +0.200 [0.150, 0.250] |" in text
     assert "Does not separate trained from random: L0" in text

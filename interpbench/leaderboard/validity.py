@@ -61,8 +61,17 @@ def _paired(it: dict, ic: dict) -> tuple[float, float] | None:
     return percentile_interval(d, it.get("level", 0.95))
 
 
+# Metrics a control copies from its target by construction, so their gap is 0 by design and says
+# nothing about the metric: random codes keep each input's activation values (same L0) and score
+# zero-shot on the target's own embedding; a TopK random-decoder SAE keeps k.
+COPIED_BY_CONSTRUCTION = {"random-codes": frozenset({"l0", "zeroshot_mean"}), "random-decoder": frozenset({"l0"})}
+
+
 def gap(trained: dict, control: dict, col) -> dict | None:
-    """(a) for one pair: {"gap", "lo", "hi", "method", "separates"} (None if either lacks the metric)."""
+    """(a) for one pair: {"gap", "lo", "hi", "method", "separates"} (None if either lacks the metric,
+    or the control copies it from the trained model by construction)."""
+    if col.key in COPIED_BY_CONSTRUCTION.get(control["model"]["control"].get("kind"), ()):
+        return None
     (vt, it), (vc, ic) = _value(trained, col), _value(control, col)
     if vt is None or vc is None:
         return None
