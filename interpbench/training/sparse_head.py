@@ -27,6 +27,7 @@ import open_clip
 import torch
 
 from interpbench.ioutils import atomic_write_text, atomic_writer
+from interpbench.training.clip import lr_at
 
 
 @dataclass(frozen=True)
@@ -95,13 +96,6 @@ class SparseHead(torch.nn.Module):
         return torch.relu(img @ self.image_proj), torch.relu(txt @ self.text_proj)
 
 
-def _lr_at(step: int, cfg: SparseHeadCfg) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return 0.5 * cfg.lr * (1 + math.cos(math.pi * progress))
-
-
 def train_head(img: torch.Tensor, txt: torch.Tensor, cfg: SparseHeadCfg, width: int, resume: Path | None = None,
                on_checkpoint=None, progress=None, save_every: int = 500) -> tuple[SparseHead, dict]:
     """Train the head on cached trunk features (img [N, wi], txt [N, C, wt]); returns (head, record).
@@ -128,7 +122,7 @@ def train_head(img: torch.Tensor, txt: torch.Tensor, cfg: SparseHeadCfg, width: 
         idx = torch.randint(0, n, (cfg.batch_size,), generator=g)
         cap_idx = torch.randint(0, n_cap, (cfg.batch_size,), generator=g)
         for group in opt.param_groups:
-            group["lr"] = _lr_at(step, cfg)
+            group["lr"] = lr_at(step, cfg)  # warm-up then cosine, as the towers were trained
         zi, zt = head(img[idx], txt[idx, cap_idx])
         ui, ut = torch.nn.functional.normalize(zi, dim=-1), torch.nn.functional.normalize(zt, dim=-1)
         logits = head.logit_scale.exp() * ui @ ut.T
