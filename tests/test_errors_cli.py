@@ -134,3 +134,13 @@ def test_full_disk_exits_with_the_disk_full_code(tmp_path, monkeypatch, capsys):
     assert code == errors.DiskFullError.exit_code, err
     assert "error (disk full):" in err and "no space left" in err and "Traceback" not in err
     assert leftovers == []  # no partial chunk, no temporary file
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "clip", "dense", "--ablation", "x"], "apply to the sparse preset only, not 'dense'"),
+    (["train", "clip", "spurious", "--checkpoints", "x"], "apply to the sparse preset only, not 'spurious'"),
+    (["train", "clip", "sparse+"], "expected one of ['dense', 'sparse', 'spurious']"),
+])
+def test_train_clip_refuses_options_of_another_preset(argv, expected, monkeypatch, capsys):
+    code, err = run_cli(argv, monkeypatch, capsys)
+    assert code == errors.BadSpecError.exit_code and expected in err
