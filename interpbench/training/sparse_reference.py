@@ -99,13 +99,18 @@ def build_sparse(base_folder: Path, out: Path, cfg: SparseHeadCfg = SPARSE_PRESE
 
 # ---- ablation -----------------------------------------------------------------------------------
 
-def measure(base, head, cfg: SparseHeadCfg, eval_img, eval_txt, world: ShapesWorld) -> dict:
+def eval_labels(world: ShapesWorld) -> tuple[list[dict], torch.Tensor]:
+    """(attributes per image, [N, C] concept vectors) of the eval images, drawn without rendering."""
+    labels = [world.labels(i) for i in range(len(world))]
+    return [a for a, _ in labels], torch.from_numpy(np.stack([c for _, c in labels])).float()
+
+
+def measure(base, head, cfg: SparseHeadCfg, eval_img, eval_txt, attributes: list[dict], concepts) -> dict:
     """L0 (images, captions), Active F%, Clarity and its baseline (ground-truth judge), zero-shot mean."""
     from interpbench.metrics.clarity import clarity
 
     with torch.inference_mode():
         zi, zt = head(eval_img, eval_txt[:, 0])
-    concepts = torch.from_numpy(np.stack([world[i].concepts for i in range(len(world))])).float()
     c = clarity(zi, concepts)
     both = torch.cat([zi, zt])
     return {"image_l0": round(float((zi > 0.001).sum(1).float().mean()), 1),
@@ -115,10 +120,10 @@ def measure(base, head, cfg: SparseHeadCfg, eval_img, eval_txt, world: ShapesWor
             "dead_features_pct": round(100 * float(((both > 0.001).sum(0) < 2).float().mean()), 1),
             "clarity": None if c.clarity is None else round(float(c.clarity), 3),
             "clarity_baseline": round(float(c.baseline), 3),
-            "zeroshot_mean": round(head_zeroshot(base, head, cfg, eval_img, world)["mean"], 4)}
+            "zeroshot_mean": round(head_zeroshot(base, head, cfg, eval_img, attributes)["mean"], 4)}
 
 
-def head_zeroshot(base, head, cfg: SparseHeadCfg, eval_img, world: ShapesWorld) -> dict:
+def head_zeroshot(base, head, cfg: SparseHeadCfg, eval_img, attributes: list[dict]) -> dict:
     """clip-benchmark zero-shot per attribute with the head on cached image tower outputs."""
     from interpbench.clipmodels import register_configs
     from interpbench.data.shapes import ATTRIBUTES, ZEROSHOT_CLASSNAMES, ZEROSHOT_TEMPLATES
@@ -131,8 +136,7 @@ def head_zeroshot(base, head, cfg: SparseHeadCfg, eval_img, world: ShapesWorld) 
     accs = {}
     for attribute, templates in ZEROSHOT_TEMPLATES.items():
         values = ATTRIBUTES[attribute]
-        items = [(i, values.index(world[i].attributes[attribute])) for i in range(len(world))
-                 if world[i].attributes[attribute] is not None]
+        items = [(i, values.index(a[attribute])) for i, a in enumerate(attributes) if a[attribute] is not None]
         ds = _Rows([(eval_img[i], y) for i, y in items], list(ZEROSHOT_CLASSNAMES[attribute]))
         dl = torch.utils.data.DataLoader(ds, batch_size=512, shuffle=False)
         accs[attribute] = zeroshot_accuracy(view, tokenizer, dl, ds.classes, list(templates))["acc1"]
@@ -162,7 +166,7 @@ def ablation(base_folder: Path, cfg: SparseHeadCfg = SPARSE_PRESET, rows: tuple 
     cache_dir = Path(cache_dir or default_cache_dir())
     img, txt = cached_trunk(base_folder, "train", cfg.train_images, cfg.seed, cfg.p_single, cache_dir)
     eval_img, eval_txt = cached_trunk(base_folder, "eval", EVAL_IMAGES, 0, None, cache_dir)
-    world = ShapesWorld("eval", length=EVAL_IMAGES, seed=0)
+    attributes, concepts = eval_labels(ShapesWorld("eval", length=EVAL_IMAGES, seed=0))  # once, for every row
     base, out = _base_clip(base_folder), []
     for expansion, l1, cap in rows or ABLATION_ROWS:
         row_cfg = replace(cfg, expansion=expansion, l1=l1, logit_scale_cap=cap, checkpoints=())
@@ -171,7 +175,7 @@ def ablation(base_folder: Path, cfg: SparseHeadCfg = SPARSE_PRESET, rows: tuple 
         head.requires_grad_(False)
         out.append({"expansion": expansion, "width": width, "inducer": f"ReLU + L1/L2 {l1:g}" if l1 else "ReLU",
                      "logit_scale_cap": cap, "logit_scale": rec["logit_scale"], "final_loss": rec["final_loss"],
-                     **measure(base, head, row_cfg, eval_img, eval_txt, world), "train_time_s": rec["wall_time_s"]})
+                     **measure(base, head, row_cfg, eval_img, eval_txt, attributes, concepts), "train_time_s": rec["wall_time_s"]})
         if progress is not None:
             progress(out[-1])
     return out
