@@ -7,7 +7,7 @@ import torch
 
 from interpbench.clipmodels import create_random, load_model_folder, register_configs
 from interpbench.training.sparse_head import (
-    SparseHeadCfg,
+    SparseHeadTrainCfg,
     _without_projections,
     assemble,
     save_sparse,
@@ -23,7 +23,7 @@ def _pairs(n=512, w=16, c=2, seed=0):
     return img, txt
 
 
-CFG = SparseHeadCfg(expansion=4, steps=60, batch_size=64, lr=3e-3, warmup=5, train_images=512)
+CFG = SparseHeadTrainCfg(expansion=4, steps=60, batch_size=64, lr=3e-3, warmup=5, train_images=512)
 
 
 def test_head_loss_matches_an_independent_clip_loss_and_falls():

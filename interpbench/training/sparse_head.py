@@ -31,7 +31,7 @@ from interpbench.training.clip import lr_at
 
 
 @dataclass(frozen=True)
-class SparseHeadCfg:
+class SparseHeadTrainCfg:
     expansion: int = 64  # embedding width = expansion x the dense embedding width (64 on Shapes)
     logit_scale_cap: float = 50.0  # Sparse CLIP: 50 (Sparse), 40 (Sparse+); open_clip 100
     l1: float = 0.0  # weight of the L1/L2 penalty on the unit embeddings (0: the paper's plain recipe)
@@ -47,9 +47,9 @@ class SparseHeadCfg:
 
     def __post_init__(self):
         if self.expansion < 1 or self.steps < 1 or self.batch_size < 2 or self.lr <= 0 or self.l1 < 0:
-            raise ValueError("SparseHeadCfg needs expansion >= 1, steps >= 1, batch_size >= 2, lr > 0, l1 >= 0")
+            raise ValueError("SparseHeadTrainCfg needs expansion >= 1, steps >= 1, batch_size >= 2, lr > 0, l1 >= 0")
         if not 1.0 < self.logit_scale_cap <= 1000.0:
-            raise ValueError(f"SparseHeadCfg.logit_scale_cap must be in (1, 1000], got {self.logit_scale_cap}")
+            raise ValueError(f"SparseHeadTrainCfg.logit_scale_cap must be in (1, 1000], got {self.logit_scale_cap}")
 
 
 @contextmanager
@@ -96,7 +96,7 @@ class SparseHead(torch.nn.Module):
         return torch.relu(img @ self.image_proj), torch.relu(txt @ self.text_proj)
 
 
-def train_head(img: torch.Tensor, txt: torch.Tensor, cfg: SparseHeadCfg, width: int, resume: Path | None = None,
+def train_head(img: torch.Tensor, txt: torch.Tensor, cfg: SparseHeadTrainCfg, width: int, resume: Path | None = None,
                on_checkpoint=None, progress=None, save_every: int = 500) -> tuple[SparseHead, dict]:
     """Train the head on cached trunk features (img [N, wi], txt [N, C, wt]); returns (head, record).
 
@@ -156,19 +156,18 @@ def train_head(img: torch.Tensor, txt: torch.Tensor, cfg: SparseHeadCfg, width: 
 SPARSE_ARCH = "shapes-vit-tiny-sparse"
 
 
-def assemble(base, head: SparseHead, cfg: SparseHeadCfg):
+def assemble(base, head: SparseHead, cfg: SparseHeadTrainCfg):
     """A SparseCLIP with `base`'s towers and the head's projections and logit scale (a copy)."""
     import copy
 
-    from interpbench.clipmodels import SparseCLIP
-    from interpbench.clipmodels import SparseHeadCfg as ReluHeadCfg
+    from interpbench.clipmodels import SparseCLIP, SparseHeadCfg
 
     clip = copy.deepcopy(base)
     with torch.no_grad():
         clip.visual.proj = torch.nn.Parameter(head.image_proj.detach().clone())
         clip.text_projection = torch.nn.Parameter(head.text_proj.detach().clone())
         clip.logit_scale.copy_(head.logit_scale.detach())
-    return SparseCLIP(clip, ReluHeadCfg(logit_scale_cap=cfg.logit_scale_cap)).eval()
+    return SparseCLIP(clip, SparseHeadCfg(logit_scale_cap=cfg.logit_scale_cap)).eval()
 
 
 def save_sparse(folder: Path, model, width: int, record: dict) -> None:

@@ -22,13 +22,19 @@ from safetensors.torch import load_file, save_file
 
 from interpbench.data.shapes import ShapesConfig, ShapesWorld
 from interpbench.ioutils import atomic_writer
-from interpbench.training.sparse_head import SparseHeadCfg, assemble, save_sparse, train_head, trunk_features
+from interpbench.training.sparse_head import (
+    SparseHeadTrainCfg,
+    assemble,
+    save_sparse,
+    train_head,
+    trunk_features,
+)
 
 EVAL_IMAGES = 2000
 # The shipped recipe (see the ablation table in leaderboards/sparse-ablation/ for the alternatives).
 # Measured choices: lr 3e-3 over 1,000 steps beats 1e-3 over 1,500 on zero-shot (0.970 vs 0.938 at
 # 16-64x), and without the L1/L2 term 1,000 steps leave 9-19% of the features active per image.
-SPARSE_PRESET = SparseHeadCfg(expansion=32, l1=0.1, logit_scale_cap=50.0, lr=3e-3, warmup=50, steps=1000)
+SPARSE_PRESET = SparseHeadTrainCfg(expansion=32, l1=0.1, logit_scale_cap=50.0, lr=3e-3, warmup=50, steps=1000)
 CHECKPOINT_FRACTIONS = (0.01, 0.03, 0.1, 0.3, 1.0)  # Sparse CLIP's concept-evolution checkpoints
 
 
@@ -65,7 +71,7 @@ def _base_clip(base_folder: Path):
     return model.float()
 
 
-def build_sparse(base_folder: Path, out: Path, cfg: SparseHeadCfg = SPARSE_PRESET, cache_dir: Path | None = None,
+def build_sparse(base_folder: Path, out: Path, cfg: SparseHeadTrainCfg = SPARSE_PRESET, cache_dir: Path | None = None,
                  checkpoints_dir: Path | None = None, progress=None) -> dict:
     """Train the head, write the model folder (and checkpoint folders); returns the training record."""
     from interpbench.extraction.cache import default_cache_dir
@@ -105,7 +111,7 @@ def eval_labels(world: ShapesWorld) -> tuple[list[dict], torch.Tensor]:
     return [a for a, _ in labels], torch.from_numpy(np.stack([c for _, c in labels])).float()
 
 
-def measure(base, head, cfg: SparseHeadCfg, eval_img, eval_txt, attributes: list[dict], concepts) -> dict:
+def measure(base, head, cfg: SparseHeadTrainCfg, eval_img, eval_txt, attributes: list[dict], concepts) -> dict:
     """L0 (images, captions), Active F%, Clarity and its baseline (ground-truth judge), zero-shot mean."""
     from interpbench.metrics.clarity import clarity
 
@@ -123,7 +129,7 @@ def measure(base, head, cfg: SparseHeadCfg, eval_img, eval_txt, attributes: list
             "zeroshot_mean": round(head_zeroshot(base, head, cfg, eval_img, attributes)["mean"], 4)}
 
 
-def head_zeroshot(base, head, cfg: SparseHeadCfg, eval_img, attributes: list[dict]) -> dict:
+def head_zeroshot(base, head, cfg: SparseHeadTrainCfg, eval_img, attributes: list[dict]) -> dict:
     """clip-benchmark zero-shot per attribute with the head on cached image tower outputs."""
     from interpbench.clipmodels import register_configs
     from interpbench.data.shapes import ATTRIBUTES, ZEROSHOT_CLASSNAMES, ZEROSHOT_TEMPLATES
@@ -158,7 +164,7 @@ ABLATION_ROWS = tuple((e, l1, 50.0) for e in (16, 32, 64) for l1 in (0.0, 0.1)) 
     (32, l1, cap) for l1 in (0.0, 0.1) for cap in (100.0, 20.0))
 
 
-def ablation(base_folder: Path, cfg: SparseHeadCfg = SPARSE_PRESET, rows: tuple | None = None,
+def ablation(base_folder: Path, cfg: SparseHeadTrainCfg = SPARSE_PRESET, rows: tuple | None = None,
              cache_dir: Path | None = None, progress=None) -> list[dict]:
     """One row per (expansion, l1, cap): the preset with those replaced, trained and measured."""
     from interpbench.extraction.cache import default_cache_dir
