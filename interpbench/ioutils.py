@@ -26,6 +26,9 @@ def atomic_writer(path: Path, mode: str = "wb"):
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
         os.close(fd)
         yield tmp
+        # mkstemp makes the file 0600 whatever the umask; give the result the mode a plain
+        # open() would have (0666 minus the umask), after the block in case a library recreated it
+        os.chmod(tmp, 0o666 & ~current_umask())
         with open(tmp, "rb+") as fh:  # flush to disk before the rename makes it visible
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -38,6 +41,18 @@ def atomic_writer(path: Path, mode: str = "wb"):
 
             raise DiskFullError(path) from exc
         raise
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux reports it (/proc), so that
+    no other thread can create a file under a temporarily altered umask."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # elsewhere: the only portable way to read it is to set it
+    os.umask(mask)
+    return mask
 
 
 def is_disk_full(exc: BaseException) -> bool:

@@ -131,8 +131,6 @@ def _write(out_dir: Path, name: str, words: list[str], meta: dict) -> dict:
     txt, meta_path = out_dir / f"{name}.txt", out_dir / f"{name}.json"
     atomic_write_bytes(txt, render_words(words))
     atomic_write_text(meta_path, json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    for path in (txt, meta_path):  # the atomic writer's temporary file is private (0600); these are shared data
-        path.chmod(0o644)
     return {"path": txt, "count": len(words), "sha256": meta["sha256"]}
 
 
