@@ -11,11 +11,12 @@ from __future__ import annotations
 PIPE_WIDTH = 1000
 
 
-def output_console(**kwargs):
-    """A rich Console on stdout: the terminal's width on a TTY, PIPE_WIDTH columns otherwise."""
+def output_console(pipe_width: int = PIPE_WIDTH, **kwargs):
+    """A rich Console on stdout: the terminal's width on a TTY, `pipe_width` columns otherwise
+    (commands whose cells wrap well, such as `models`, ask for a readable width)."""
     from rich.console import Console
 
     console = Console(**kwargs)
     if console.is_terminal:
         return console
-    return Console(width=PIPE_WIDTH, **kwargs)
+    return Console(width=pipe_width, **kwargs)

@@ -21,6 +21,7 @@ Grammar (see README, "Model specs"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from interpbench.errors import BadSpecError
 
@@ -29,6 +30,7 @@ SCHEMES = ("shapes", "openclip", "sparseclip", "sae", "control")
 CONTROL_KINDS = ("random-codes", "random-decoder", "untrained")
 CONTROL_ALIASES = {"random": "random-codes"}
 REFERENCE_MODELS = ("dense", "sparse", "sae", "spurious")  # spurious: built on demand, not shipped
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference_models"  # where shapes:NAME lives
 GRAMMAR = """accepted model specs:
   shapes:dense | shapes:sparse | shapes:sae      shipped reference models
   shapes:spurious                                 after `interpbench train clip spurious`

@@ -6,9 +6,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from interpbench.adapters.base import Representation, RepresentationMeta
 from interpbench.specs import ModelSpec, parse_spec
+
+if TYPE_CHECKING:
+    from interpbench.adapters.base import Representation
 
 ADAPTERS = {
     "shapes": "shipped reference models trained on the Shapes world",
@@ -62,6 +65,15 @@ def load_representation(spec: str | ModelSpec, offline: bool = False) -> Represe
 
         return load_control(ms, offline)
     return _load_sae(ms, offline, display=None)
+
+
+def __getattr__(name: str):
+    """Representation types on first use: listing ADAPTERS (`interpbench models`) needs no torch."""
+    if name in ("Representation", "RepresentationMeta"):
+        from interpbench.adapters import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["ADAPTERS", "Representation", "RepresentationMeta", "load_representation"]

@@ -24,9 +24,7 @@ from interpbench.clipmodels import (
 )
 from interpbench.errors import BadSpecError, MissingFileError, OfflineError
 from interpbench.ioutils import sha256_file
-from interpbench.specs import ModelSpec
-
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference_models"
+from interpbench.specs import REFERENCE_DIR, ModelSpec
 
 
 class ClipRepresentation:

@@ -15,8 +15,8 @@ from interpbench.data.shapes import ATTRIBUTES, ZEROSHOT_CLASSNAMES, ZEROSHOT_TE
 from interpbench.data.torch_datasets import normalise_uint8
 from interpbench.decomposition.ablation import class_directions
 from interpbench.errors import BadSpecError, EmptyDatasetError
+from interpbench.specs import REFERENCE_DIR
 
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference_models"
 SHAPES_MODELS = ("dense", "sparse", "spurious")  # spurious: built on demand (`interpbench train clip spurious`)
 
 

@@ -21,10 +21,10 @@ import torch
 
 from interpbench.data.shapes import ShapesWorld
 from interpbench.ioutils import atomic_write_text
+from interpbench.specs import REFERENCE_DIR
 from interpbench.training.clip import ClipTrainCfg, train_clip
 from interpbench.training.sae import SAETrainCfg, train_sae
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference_models"
 # The dense model is a two-phase curriculum (see training/clip.py): the image tower first
 # learns the ground-truth concepts with a linear head (1,400 steps), then the text tower and
 # logit scale learn to match it contrastively with the image tower locked (LiT, 300 steps).

@@ -12,11 +12,15 @@ Each format module defines
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
+from typing import TYPE_CHECKING
 
-from interpbench.adapters.sae_canonical import CanonicalSAE
-from interpbench.adapters.sae_formats._common import fingerprint, split_options
 from interpbench.errors import UnknownFormatError
+
+if TYPE_CHECKING:  # torch is imported only when an SAE is loaded, not to list the formats
+    from interpbench.adapters.sae_canonical import CanonicalSAE
 
 # format name -> module (imported lazily: a spec only pays for the format it names)
 _MODULES = {
@@ -48,10 +52,25 @@ def format_module(fmt: str):
 
 
 def describe_formats() -> dict[str, str]:
-    return {name: format_module(name).DESCRIPTION for name in _MODULES}
+    """format name -> its module's DESCRIPTION, read from the source: `interpbench models`
+    lists the formats without importing torch (seconds) through the format modules."""
+    return {name: _description(f"interpbench.adapters.sae_formats.{mod}") for name, mod in _MODULES.items()}
+
+
+def _description(module: str) -> str:
+    tree = ast.parse(open(importlib.util.find_spec(module).origin, encoding="utf-8").read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "DESCRIPTION" for t in node.targets):
+            try:
+                return ast.literal_eval(node.value)
+            except ValueError:
+                break  # not a literal: fall back to importing the module
+    return importlib.import_module(module).DESCRIPTION
 
 
 def _split(fmt: str, options: dict):
+    from interpbench.adapters.sae_formats._common import split_options
+
     mod = format_module(fmt)
     common, specific = split_options(mod.NAME, options, mod.OPTIONS)
     return mod, common, specific
@@ -78,6 +97,8 @@ def load_sae(fmt: str, location: str, base_model: str | None = None, offline: bo
 
 def sae_fingerprint(fmt: str, location: str, offline: bool = False, **options) -> str:
     """Content id of the SAE: hashes the files read and the options that change its meaning."""
+    from interpbench.adapters.sae_formats._common import fingerprint
+
     mod, _common, specific = _split(fmt, options)
     paths = mod.files(str(location), offline, specific)
     return fingerprint(mod.NAME, paths, {k: v for k, v in options.items() if k != "base_model"})
