@@ -12,6 +12,7 @@ import sys
 import typer
 
 from interpbench.cli.common import state
+from interpbench.cli.limits import apply_limits
 
 app = typer.Typer(name="interpbench", no_args_is_help=True, add_completion=False,
                   help="Label and evaluate sparse representations of CLIP.")
@@ -46,6 +47,7 @@ for module, attr, name, help_text in _GROUPS:
         app.registered_commands.extend(sub.registered_commands)
     else:
         app.add_typer(sub, name=name, help=help_text)
+apply_limits(app)  # every numeric option gets its documented range (interpbench/cli/limits.py)
 
 
 def main() -> None:
@@ -63,15 +65,24 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         typer.secho("interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors are handled by click itself
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:  # usage errors: click's message, no traceback
+        usage, exit_ = _click_exception_types()
+        if isinstance(exc, usage):
             exc.show()
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
+        if isinstance(exc, exit_):
             sys.exit(exc.exit_code)
         raise
+
+
+def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """(usage errors, exits) of click and of the copy of click that typer >= 0.26 ships:
+    typer raises its own copy's classes, which are not click's."""
+    import click
+
+    usage, exit_ = [click.exceptions.ClickException], [click.exceptions.Exit, typer.Exit]
+    usage += [c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"]
+    return tuple(usage), tuple(exit_)
 
 
 if __name__ == "__main__":
