@@ -83,8 +83,6 @@ CASES = {  # name: (model spec builder, extra options, expected class, words the
     "vocabulary missing": (lambda t: "openclip:shapes-vit-tiny/random", ("--vocab", "/nonexistent/words.txt",
                                                                          "--no-zeroshot"),
                            errors.VocabularyError, ["/nonexistent/words.txt", "one word or phrase per line"]),
-    "no images": (lambda t: "openclip:shapes-vit-tiny/random", ("--n-images", "0"), errors.BadSpecError,
-                  ["--n-images"]),
 }
 
 
