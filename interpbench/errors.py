@@ -107,6 +107,20 @@ class DiskFullError(InterpbenchError, OSError):
                          "Free disk space or point --cache-dir/--results elsewhere, then run again.")
 
 
+class NotFoundError(InterpbenchError, LookupError):
+    exit_code = 14
+    kind = "not found"
+    fix = ("Nothing in the results matches what was asked (a word no feature is labelled with, say); "
+           "the message lists what exists and how to widen the search.")
+
+
+class JudgeError(InterpbenchError, ValueError):
+    exit_code = 15
+    kind = "no usable judge"
+    fix = ("Pass --judge MODEL_SPEC: a CLIP that is not among the models being ranked "
+           "(docs/metrics.md#judge); on Shapes the default ground-truth judge needs no model.")
+
+
 # Exit codes that do not come from an error class (documented beside them in docs/errors.md).
 OTHER_EXIT_CODES = {
     0: ("success", "-"),

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from interpbench.adapters import load_representation
-from interpbench.errors import BadSpecError
+from interpbench.errors import BadSpecError, NotFoundError
 from interpbench.evaluation.cards import evaluated_record
 from interpbench.evaluation.runner import EvalSettings, RunContext
 from interpbench.leaderboard import explore as ex
@@ -104,7 +104,7 @@ def test_search_finds_images_of_features_labelled_word(session, direct):
         assert acts == sorted(acts, reverse=True)
         first = max((f for f in labels if labels[f]), key=lambda f: (row[f], -f))
         assert hit["concepts"][0][0] == labels[first][0][0]
-    with pytest.raises(BadSpecError, match="is labelled"):
+    with pytest.raises(NotFoundError, match="no feature of .* has 'no-such-word-xyz'"):
         ex.search(s, "no-such-word-xyz")
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from interpbench.data.shapes import CONCEPTS, SYNONYMS, concept_words, word_concept_matrix
-from interpbench.errors import BadSpecError
+from interpbench.errors import JudgeError
 from interpbench.evaluation import steps
 from interpbench.evaluation.runner import EvalSettings
 from interpbench.metrics.label_correlation import label_agreement, label_text_from_vocab
@@ -89,7 +89,32 @@ class _NoConcepts:
 
 
 def test_data_without_ground_truth_needs_a_model_judge():
-    with pytest.raises(BadSpecError, match="--judge MODEL_SPEC") as err:
+    with pytest.raises(JudgeError, match="--judge MODEL_SPEC") as err:
         steps.check_judge(_NoConcepts(), EvalSettings())
     assert "folder-x" in str(err.value)
     steps.check_judge(_NoConcepts(), EvalSettings(judge="shapes:dense"))  # a model judge is fine
+
+
+def test_a_judge_with_the_models_own_weights_is_refused_before_extraction(tmp_path):
+    """--judge X --model X would rank X in its own embedding space (docs/metrics.md#judge)."""
+    import torch
+    from typer.testing import CliRunner
+
+    from interpbench.adapters import load_representation
+    from interpbench.cli.main import app
+    from interpbench.evaluation.runner import RunContext
+
+    tiny = "openclip:shapes-vit-tiny/random"
+    ctx = RunContext(device=torch.device("cpu"), cache_dir=tmp_path / "cache")
+    rep = load_representation(tiny)
+    with pytest.raises(JudgeError, match=r"--judge openclip:shapes-vit-tiny/random is the model being evaluated"):
+        steps.check_judge_is_not_the_model(rep, EvalSettings(judge=tiny), ctx)
+    control = load_representation(f"control:random-codes@{tiny}")  # another model: accepted
+    steps.check_judge_is_not_the_model(control, EvalSettings(judge=tiny), ctx)
+    steps.check_judge_is_not_the_model(rep, EvalSettings(), ctx)  # ground truth judges everything
+
+    out = CliRunner().invoke(app, ["evaluate", "-m", tiny, "--judge", tiny, "--n-images", "8", "--quiet",
+                                   "--results", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache")])
+    assert isinstance(out.exception, JudgeError) and JudgeError.exit_code == 15
+    assert not (tmp_path / "results").exists()
+    assert not list((tmp_path / "cache").rglob("*.safetensors"))  # refused before any extraction

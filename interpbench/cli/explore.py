@@ -50,6 +50,9 @@ def explore(
     feature: Annotated[list[int] | None, typer.Option("--feature", "-f", help="Feature index; repeat.")] = None,
     top: Annotated[int, typer.Option(help="Also card the M top features by --rank.")] = 0,
     rank: Annotated[str, typer.Option(help="'active' (mean activation) or 'clarity'.")] = "active",
+    min_images: Annotated[int | None, typer.Option(help="--rank clarity: only features active on at least "
+                                                   "this many images (default: the result's top_n, 20); "
+                                                   "Clarity on 2-3 images is high by chance.")] = None,
     n_top_images: Annotated[int, typer.Option(help="Images per card.")] = 16,
     results: Results = Path("results"), out: Out = Path("explore"), dataset: Dataset = "shapes",
     n_images: NImages = 2000, judge: Judge = "groundtruth", vocab: Vocab = "shapes", template: Template = "{}",
@@ -63,14 +66,20 @@ def explore(
     if not feature and top < 1:
         raise BadSpecError("give --feature N (repeatable) and/or --top M")
     s = _session(model, results, dataset, n_images, judge, vocab, template, seed, device, cache_dir)
-    features = list(dict.fromkeys([*(feature or []), *(ex.rank_features(s, rank, top) if top else [])]))
+    ranked = ex.rank_features(s, rank, top, min_images) if top else []
+    if top and rank == "clarity":
+        n_min = ex.default_min_images(s) if min_images is None else min_images
+        typer.echo(f"the {len(ranked)} clearest of the features active on >= {n_min} images "
+                   f"({int((s.fire_count >= n_min).sum())} of {s.n_features}; --min-images changes it)")
+    features = list(dict.fromkeys([*(feature or []), *ranked]))
     folder = _folder(out, s)
     for info in ex.cards(s, features, n_top_images):
         path = render.save_card(render.draw_card(s.record["model"]["spec"], s.source, info),
                                 folder / f"feature_{info['feature']:06d}.png")
-        words = ", ".join(w for w, _ in info["top_words"][:5]) or "-"
-        typer.echo(f"feature {info['feature']}: Clarity {render._fmt(info['clarity'])}, "
-                   f"modality {render._fmt(info['modality_score'])}, words: {words} -> {path}")
+        words = ", ".join(w for w, _ in info["top_words"][:5]) or "(no label)"
+        typer.echo(f"feature {info['feature']}: {info['n_active_images']} images, Clarity "
+                   f"{render._fmt(info['clarity'])}, modality {render._fmt(info['modality_score'])}, "
+                   f"words: {words} -> {path}")
     typer.echo(f"index: {render.write_index(out, 'interpbench feature cards')}")
 
 
@@ -96,7 +105,8 @@ def search(
                             _folder(out, s) / f"search_{slug(word)}.png")
     feats = result["features"]
     more = f" ... ({len(feats)} in all)" if len(feats) > 20 else ""
-    typer.echo(f"features labelled {word!r}: {feats[:20]}{more}")
+    where = "labelled" if depth == 1 else f"with it among their first {depth} top words,"
+    typer.echo(f"features {where} {word!r}: {feats[:20]}{more}")
     for hit in result["images"]:
         typer.echo(f"image {hit['image']} (score {hit['score']:.3f}): "
                    + ", ".join(f"{w} {a:.2f}" for w, a in hit["concepts"]))

@@ -95,6 +95,7 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     rep = load_representation(spec, offline=ctx.offline)
     source = load_source(settings.dataset, settings.n_images, settings.seed)
     steps.check_judge(source, settings)
+    steps.check_judge_is_not_the_model(rep, settings, ctx)
     # Read before extraction, so a missing vocabulary fails in seconds rather than after minutes.
     words = steps.vocab_words(settings) if rep.meta.has_text else None
     cache = steps.extract(rep, source, settings, ctx)

@@ -38,11 +38,26 @@ def _judge_rep(settings, ctx):
 def check_judge(source, settings) -> None:
     """Fail in seconds, before any extraction, when the judge cannot judge this data set."""
     if settings.judge == "groundtruth" and source.concept_names is None:
-        from interpbench.errors import BadSpecError
+        from interpbench.errors import JudgeError
 
-        raise BadSpecError(f"--judge groundtruth (the default) needs a data set with ground-truth concepts; "
-                           f"{source.name} has none. Pass --judge MODEL_SPEC: a CLIP model that is not among "
-                           "the models being ranked (docs/metrics.md#judge)")
+        raise JudgeError(f"--judge groundtruth (the default) needs a data set with ground-truth concepts; "
+                         f"{source.name} has none. Pass --judge MODEL_SPEC: a CLIP model that is not among "
+                         "the models being ranked (docs/metrics.md#judge)")
+
+
+def check_judge_is_not_the_model(rep, settings, ctx) -> None:
+    """Refuse a judge with the model's own weights: it would score the model in its own
+    embedding space (docs/metrics.md#judge). Checked before extraction; the judge loaded
+    here is the one judge_embeddings uses."""
+    if settings.judge == "groundtruth":
+        return
+    judge = _judge_rep(settings, ctx)
+    if judge.meta.fingerprint == rep.meta.fingerprint or judge.meta.spec == rep.meta.spec:
+        from interpbench.errors import JudgeError
+
+        raise JudgeError(f"--judge {settings.judge} is the model being evaluated ({rep.meta.spec}, same weights): "
+                         "it would score itself in its own embedding space. Pass a --judge that is not among "
+                         "the models being ranked, or leave out --judge on Shapes (ground truth)")
 
 
 def judge_embeddings(source, settings, ctx) -> torch.Tensor:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from interpbench.errors import BadSpecError
+from interpbench.errors import BadSpecError, NotFoundError
 from interpbench.leaderboard import activations as acts
 from interpbench.results.store import load_cards, load_labels, load_per_feature
 
@@ -57,14 +57,27 @@ def open_session(record: dict) -> Session:
     return Session(source, stored, record, load_labels(record), load_per_feature(record), mean_act, fire_count)
 
 
-def rank_features(s: Session, by: str, m: int) -> list[int]:
-    """The m most active (mean activation) or clearest (per-feature Clarity) features."""
+def default_min_images(s: Session) -> int:
+    """Clarity ranks only features seen on at least this many images: the record's top_n
+    (20 by default), the number of images the top-n Clarity scores every feature on."""
+    return int(s.record["settings"].get("top_n", 20))
+
+
+def rank_features(s: Session, by: str, m: int, min_images: int | None = None) -> list[int]:
+    """The m most active (mean activation) or clearest (per-feature Clarity) features.
+
+    Clarity is a mean pairwise cosine over the images a feature fires on: on 2 or 3 images
+    it is high by chance (two random images of one scene type agree), so `--rank clarity`
+    skips features active on fewer than `min_images` images (default_min_images).
+    """
     if by == "active":
         score = s.mean_act
     elif by == "clarity":
         if "clarity" not in s.per_feature:
             raise BadSpecError("--rank clarity: this results record has no per-feature Clarity; use --rank active")
         score = np.nan_to_num(np.asarray(s.per_feature["clarity"], float), nan=-np.inf)
+        score = np.where(s.fire_count >= (default_min_images(s) if min_images is None else min_images),
+                         score, -np.inf)
     else:
         raise BadSpecError(f"--rank {by!r}: expected 'active' or 'clarity'")
     order = np.lexsort((np.arange(len(score)), -score))  # stable: ties go to the lower index
@@ -104,14 +117,9 @@ def search(s: Session, word: str, n_images: int = 8, n_concepts: int = 10, depth
     most active labelled features, strongest first, each word once.
     """
     target = _norm(word)
-    matched = sorted(f for f, pairs in s.labels.items() if any(_norm(w) == target for w, _ in pairs[:depth]))
+    matched = _matching(s, target, depth)
     if not matched:
-        import difflib
-
-        known = sorted({_norm(pairs[0][0]) for pairs in s.labels.values() if pairs})
-        close = difflib.get_close_matches(target, known, n=5)
-        hint = f" Closest labels: {', '.join(close)}." if close else ""
-        raise BadSpecError(f"no feature of {s.name} is labelled {word!r} among its top words.{hint}")
+        raise NotFoundError(_not_found_message(s, word, depth))
     index, score = acts.image_scores(s.stored, matched)
     order = np.lexsort((index, -score))
     images = [int(index[i]) for i in order[:n_images] if score[i] > 0]
@@ -119,6 +127,33 @@ def search(s: Session, word: str, n_images: int = 8, n_concepts: int = 10, depth
     found = [{"image": i, "score": float(score[index == i][0]), "concepts": _concepts(s, rows[i], n_concepts)}
              for i in images]
     return {"word": word, "features": matched, "images": found}
+
+
+def _matching(s: Session, target: str, depth: int) -> list[int]:
+    return sorted(f for f, pairs in s.labels.items() if any(_norm(w) == target for w, _ in pairs[:depth]))
+
+
+def _not_found_message(s: Session, word: str, depth: int) -> str:
+    """What exists instead: the depth at which the word does match, and the labels there are."""
+    import collections
+    import difflib
+
+    target, k = _norm(word), max((len(p) for p in s.labels.values()), default=0)
+    deeper = next(((d, len(_matching(s, target, d))) for d in range(depth + 1, k + 1) if _matching(s, target, d)),
+                  None)
+    where = "as its label (its top word)" if depth == 1 else f"among its first {depth} top words"
+    msg = f"no feature of {s.name} has {word!r} {where}."
+    if deeper:
+        msg += (f" With --depth {deeper[0]} (the word among each feature's first {deeper[0]} top words) "
+                f"{deeper[1]} feature(s) match.")
+    counts = collections.Counter(_norm(pairs[0][0]) for pairs in s.labels.values() if pairs)
+    if not counts:
+        return msg + " No feature of this model has a label (its labels file is empty)."
+    close = difflib.get_close_matches(target, list(counts), n=5)
+    if close:
+        msg += f" Closest labels: {', '.join(close)}."
+    listing = ", ".join(f"{w} ({n})" for w, n in sorted(counts.items(), key=lambda x: (-x[1], x[0])))
+    return msg + f" The {len(counts)} labels of its {sum(counts.values())} labelled features (count): {listing}."
 
 
 def _concepts(s: Session, row: np.ndarray, n: int) -> list[tuple[str, float]]:
