@@ -205,3 +205,18 @@ def test_spec_grammar_errors():
         load_source("coco:/x.json?imgs=y")
     with pytest.raises(BadSpecError, match="needs a path"):
         load_source("table:")
+
+
+def test_table_without_captions_is_refused_naming_file_and_columns(tmp_path):
+    _table_images(tmp_path)
+    (tmp_path / "nocap.csv").write_text("image,label\nimg/0.png,dog\nimg/1.png,cat\n")
+    with pytest.raises(CorruptFileError, match=r"nocap\.csv: header \['image', 'label'\] has no caption column"):
+        load_source(f"table:{tmp_path / 'nocap.csv'}")
+    (tmp_path / "gap.csv").write_text("image,caption\nimg/0.png,a dog\nimg/1.png,\n")
+    with pytest.raises(CorruptFileError, match=r"gap\.csv:3: this row has no caption"):
+        load_source(f"table:{tmp_path / 'gap.csv'}")
+    rows = [{"image": "img/0.png", "caption": "a"}, {"image": "img/1.png", "label": "cat"}]
+    (tmp_path / "t.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(CorruptFileError, match=r"t\.jsonl:2: this row has no caption \(fields found: \['image', "
+                                               r"'label'\]\).*folder:DIR"):
+        load_source(f"table:{tmp_path / 't.jsonl'}")

@@ -6,7 +6,8 @@ JSON lines (.jsonl, .ndjson, .json with one object per line): {"image": ..., "ca
 "..."} or {"image": ..., "captions": [...]}, optionally "label".
 
 Image paths are relative to the table's folder and may not leave it, or absolute.
-Captions make the source paired (multimodality); labels make it labelled (zero-shot).
+Every row needs a caption (the source is paired: multimodality); labels make it labelled
+(zero-shot).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from interpbench.errors import CorruptFileError, MissingFileError
 from interpbench.ioutils import sha256_file
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+NO_CAPTION_FIX = ("a table needs a caption for every image: a `caption` column (CSV/TSV; also `caption_2`, ... "
+                  "any name starting with `caption`) or a `caption`/`captions` field (JSON lines). "
+                  "For images without captions use folder:DIR (docs/data.md)")
 CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}
 
 
@@ -32,11 +36,13 @@ def _csv_rows(path: Path) -> list[tuple[str, dict]]:
             raise CorruptFileError(path, f"header {fields} has no `image` column",
                                    "add a header row naming the columns image, caption[, label]")
         cap_cols = [f for f in fields if f.startswith("caption")]
+        if not cap_cols:
+            raise CorruptFileError(path, f"header {fields} has no caption column", NO_CAPTION_FIX)
         rows = []
         for n, row in enumerate(reader, start=2):
             caps = [row[c] for c in cap_cols if row.get(c)]
-            rows.append((f"{path}:{n}", {"image": row["image"], "captions": caps if cap_cols else None,
-                                         "label": row.get("label") or None}))
+            rows.append((f"{path}:{n}", {"image": row["image"], "captions": caps, "label": row.get("label") or None,
+                                         "fields": fields}))
     return rows
 
 
@@ -55,8 +61,16 @@ def _jsonl_rows(path: Path) -> list[tuple[str, dict]]:
             if not isinstance(obj, dict) or not isinstance(obj.get("image"), str):
                 raise CorruptFileError(where, "expected an object with a string field `image`", "fix this line")
             rows.append((where, {"image": obj["image"], "captions": obj.get("captions", obj.get("caption")),
-                                 "label": obj.get("label")}))
+                                 "label": obj.get("label"), "fields": sorted(obj)}))
     return rows
+
+
+def _require_captions(rows: list[tuple[str, dict]]) -> None:
+    """Every row needs a caption (docs/data.md): a table without them would be evaluated
+    without any of the caption metrics, and nothing would say so."""
+    for where, r in rows:
+        if clean_captions(r["captions"], where) is None:
+            raise CorruptFileError(where, f"this row has no caption (fields found: {r['fields']})", NO_CAPTION_FIX)
 
 
 def read_table(path: Path) -> tuple[list[Item], list[str] | None]:
@@ -69,6 +83,7 @@ def read_table(path: Path) -> tuple[list[Item], list[str] | None]:
     else:
         raise CorruptFileError(path, f"unknown table type {suffix!r}",
                                f"use one of {sorted([*CSV_DELIMITERS, *JSONL_SUFFIXES])}")
+    _require_captions(rows)
     labels = [r["label"] for _, r in rows]
     classes = sorted({str(v) for v in labels if v is not None}) or None
     if classes and any(v is None for v in labels):
