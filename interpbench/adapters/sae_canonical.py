@@ -26,7 +26,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from interpbench.errors import ConfigError, CorruptFileError, MissingFileError, ShapeMismatchError
+from interpbench.errors import (
+    ConfigError,
+    CorruptFileError,
+    MissingFileError,
+    NumericalError,
+    ShapeMismatchError,
+)
 from interpbench.ioutils import atomic_write_text, atomic_writer
 
 ACTIVATIONS = ("relu", "topk", "jumprelu")
@@ -103,6 +109,8 @@ class CanonicalSAE(torch.nn.Module):
             raise ConfigError("activation 'jumprelu' needs a per-latent threshold tensor")
         if settings.k is not None and settings.k > f:
             raise ConfigError(f"k = {settings.k} exceeds the number of latents {f}")
+        _check_finite({"W_enc": W_enc, "b_enc": b_enc, "W_dec": W_dec, "b_dec": b_dec, "threshold": threshold,
+                       "input_mean": input_mean, "W_skip": W_skip})
         self.settings = settings
         self.W_enc = torch.nn.Parameter(W_enc.float().contiguous())
         self.b_enc = torch.nn.Parameter(b_enc.float().contiguous())
@@ -199,6 +207,21 @@ def _row_stats(x):
 
 def _rescale_coeff(x):
     return (x.shape[-1] ** 0.5) / x.norm(dim=-1, keepdim=True)
+
+
+def _check_finite(tensors: dict) -> None:
+    """Refuse NaN/inf weights at load: they would otherwise surface minutes into a run as
+    non-finite features (load_sae adds the file to the message)."""
+    for name, t in tensors.items():
+        if t is None or not t.is_floating_point():
+            continue
+        bad = ~torch.isfinite(t)
+        n_bad = int(bad.sum())
+        if n_bad:
+            first = tuple(int(i) for i in bad.nonzero()[0])
+            raise NumericalError(f"SAE tensor {name!r} has {n_bad:,} non-finite values (NaN or inf) of {t.numel():,}, "
+                                 f"the first at index {first}; the checkpoint is corrupt or diverged in training: "
+                                 "re-download it or use an earlier checkpoint")
 
 
 def _expect(name, tensor, shape):

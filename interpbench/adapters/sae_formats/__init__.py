@@ -17,7 +17,7 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING
 
-from interpbench.errors import UnknownFormatError
+from interpbench.errors import NumericalError, UnknownFormatError
 
 if TYPE_CHECKING:  # torch is imported only when an SAE is loaded, not to list the formats
     from interpbench.adapters.sae_canonical import CanonicalSAE
@@ -85,7 +85,12 @@ def load_sae(fmt: str, location: str, base_model: str | None = None, offline: bo
     the model actually used, the file's claim stays in provenance).
     """
     mod, common, specific = _split(fmt, options)
-    sae = mod.load(str(location), offline, common, specific)
+    try:
+        sae = mod.load(str(location), offline, common, specific)
+    except NumericalError as exc:  # the canonical SAE names the tensor; say which file holds it
+        paths = mod.files(str(location), offline, specific)
+        weights = [str(p) for p in paths if p.suffix != ".json"] or [str(p) for p in paths]
+        raise NumericalError(f"{', '.join(weights)}: {exc}") from exc
     if base_model and not sae.settings.base_model:
         from dataclasses import replace
 
