@@ -77,12 +77,25 @@ def _rank(model, s: Settings) -> int:
 
 def fit_textspan(model, tokenizer, s: Settings, config: ShapesConfig | None = None):
     """Decompose the fit split and run TextSpan on the chosen layers. Returns (dec, results, texts)."""
-    samples = samples_of(ShapesWorld(s.fit_split, s.n_images, s.seed, config))
-    dec = _decompose(model, samples, s)
+    dec = _decompose(model, _fit_samples(s, config), s)
     texts = resolve_pool(s.pool)
     emb = encode_texts(model, tokenizer, texts)
     results = text_span_heads(dec, emb, texts, s.n_texts, _layers(dec, s), _rank(model, s))
     return dec, results, texts
+
+
+def _population_means(dec_fit: Decomposition, fit_samples, attribute: str) -> ComponentMeans:
+    """Mean-ablation means over the fit-split images of the population that is scored: an
+    object attribute (shape, colour, size, position) is scored on one-object images only, so
+    its means come from the one-object fit images; count and background use every image.
+    Means from another population would shift the ablated embedding by the difference of the
+    two means, on top of removing the component's variation."""
+    keep = [i for i, x in enumerate(fit_samples) if x.attributes[attribute] is not None]
+    return ComponentMeans.of(dec_fit.subset(torch.tensor(keep)))
+
+
+def _fit_samples(s: Settings, config: ShapesConfig | None = None) -> list:
+    return samples_of(ShapesWorld(s.fit_split, s.n_images, s.seed, config))
 
 
 def _head_key(head) -> str:
@@ -95,13 +108,13 @@ def run_heads(model, tokenizer, s: Settings, fit=None) -> tuple[dict, dict]:
     fit: a `fit_textspan` result to reuse (the `all` command fits once for heads and roles).
     """
     dec_fit, results, texts = fit or fit_textspan(model, tokenizer, s)
-    means = ComponentMeans.of(dec_fit)
-    recon = {}
+    fit_samples, recon = _fit_samples(s), {}
     samples = samples_of(ShapesWorld(s.score_split, s.n_images, s.seed))
     dec = _decompose(model, samples, s)
     for attribute in ZEROSHOT_TEMPLATES:
         keep = [i for i, x in enumerate(samples) if x.attributes[attribute] is not None]
         clf = shapes_classifier(model, tokenizer, attribute)
+        means = _population_means(dec_fit, fit_samples, attribute)
         recon[attribute] = reconstruction_accuracy(dec.subset(torch.tensor(keep)), results, means, clf,
                                                    labels_of([samples[i] for i in keep], attribute))
     dups = duplicate_texts(results)
@@ -153,17 +166,23 @@ def run_segment(model, tokenizer, s: Settings, n_examples: int = 4) -> tuple[dic
 
 
 def run_ablate(model, tokenizer, s: Settings) -> tuple[dict, dict]:
-    """The authors' mean-ablation table per Shapes attribute, means from the fit split."""
-    means = ComponentMeans.of(_decompose(model, samples_of(ShapesWorld(s.fit_split, s.n_images, s.seed)), s))
+    """The authors' mean-ablation table per Shapes attribute, means from the fit split's images
+    of the scored population (_population_means)."""
+    fit_samples = _fit_samples(s)
+    dec_fit = _decompose(model, fit_samples, s)
     samples = samples_of(ShapesWorld(s.score_split, s.n_images, s.seed))
     dec = _decompose(model, samples, s)
-    out = {}
+    out, n_means = {}, {}
     for attribute in ZEROSHOT_TEMPLATES:
         keep = [i for i, x in enumerate(samples) if x.attributes[attribute] is not None]
+        means = _population_means(dec_fit, fit_samples, attribute)
+        n_means[attribute] = means.n_images
         out[attribute] = ablation_sweep(dec.subset(torch.tensor(keep)), means,
                                         shapes_classifier(model, tokenizer, attribute),
                                         labels_of([samples[i] for i in keep], attribute))
-    return {"accuracy": out, "means_split": s.fit_split, "score_split": s.score_split}, {}
+    return {"accuracy": out, "means_split": s.fit_split, "score_split": s.score_split,
+            "means_images": n_means, "means_population": "fit-split images where the attribute is defined "
+                                                          "(one-object images for object attributes)"}, {}
 
 
 def run_spurious(model, tokenizer, s: Settings, n_heads: int | None = None, cue: str = "background",
@@ -175,7 +194,8 @@ def run_spurious(model, tokenizer, s: Settings, n_heads: int | None = None, cue:
     samples = samples_of(ShapesWorld(s.score_split, s.n_images, s.seed, config), single_object=True)
     dec = _decompose(model, samples, s)
     clf = shapes_classifier(model, tokenizer, "shape")
-    res = spurious_ablation(dec, ComponentMeans.of(dec_fit), clf, labels_of(samples, "shape"),
+    means = _population_means(dec_fit, _fit_samples(s, config), "shape")  # shape: one-object images
+    res = spurious_ablation(dec, means, clf, labels_of(samples, "shape"),
                             [x.group for x in samples], heads, sorted(results), n_random, s.seed)
     res.update({"cue": cue, "textspan": {_head_key(h): results[h].to_dict() for h in heads},
                 "n_images_scored": len(samples), "n_groups": len(ATTRIBUTES["shape"]) * len(ATTRIBUTES["background"]),
