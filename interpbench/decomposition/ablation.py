@@ -3,7 +3,9 @@
 Mean-ablation replaces a component's per-image contribution by its mean contribution. The
 authors' code takes the means from the very set it scores (their issue #4); here the means
 always come from a separate `ComponentMeans`, which callers compute on a different split, so
-the ablated component carries no information about the scored images at all.
+the ablated component carries no information about the scored images at all. The pipeline
+takes them from the same population as the scored images (one-object images for object
+attributes; pipeline._population_means), so ablation does not also shift the embedding.
 """
 
 from __future__ import annotations
