@@ -56,3 +56,10 @@ def test_search_with_no_labels_at_all_says_so():
     s = _session({0: [], 1: []}, [0.5] * 2, [30] * 2)
     with pytest.raises(NotFoundError, match="No feature of this model has a label"):
         ex.search(s, "red")
+
+
+def test_search_title_says_how_the_word_matched():
+    from interpbench.leaderboard.render import search_title
+
+    assert search_title({"word": "cat", "depth": 1}) == "labelled 'cat'"
+    assert search_title({"word": "cat", "depth": 3}) == "with 'cat' among their first 3 top words"

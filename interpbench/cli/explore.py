@@ -105,8 +105,7 @@ def search(
                             _folder(out, s) / f"search_{slug(word)}.png")
     feats = result["features"]
     more = f" ... ({len(feats)} in all)" if len(feats) > 20 else ""
-    where = "labelled" if depth == 1 else f"with it among their first {depth} top words,"
-    typer.echo(f"features {where} {word!r}: {feats[:20]}{more}")
+    typer.echo(f"features {render.search_title(result)}: {feats[:20]}{more}")
     for hit in result["images"]:
         typer.echo(f"image {hit['image']} (score {hit['score']:.3f}): "
                    + ", ".join(f"{w} {a:.2f}" for w, a in hit["concepts"]))

@@ -126,7 +126,7 @@ def search(s: Session, word: str, n_images: int = 8, n_concepts: int = 10, depth
     rows = acts.image_rows(s.stored, images)
     found = [{"image": i, "score": float(score[index == i][0]), "concepts": _concepts(s, rows[i], n_concepts)}
              for i in images]
-    return {"word": word, "features": matched, "images": found}
+    return {"word": word, "depth": depth, "features": matched, "images": found}
 
 
 def _matching(s: Session, target: str, depth: int) -> list[int]:

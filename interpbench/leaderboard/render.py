@@ -69,7 +69,7 @@ def draw_search(model: str, source, result: dict, cols: int = 4):
         fig = Figure(figsize=(3.2 * cols, 3.6 * rows), layout="constrained")
         feats = result["features"]
         listed = ", ".join(map(str, feats[:12])) + (f", ... ({len(feats)} in all)" if len(feats) > 12 else "")
-        fig.suptitle(f"{model}: images where features labelled {result['word']!r} fire (features {listed})",
+        fig.suptitle(f"{model}: images where features {search_title(result)} fire (features {listed})",
                      fontsize=9)
         items = []
         for hit in result["images"]:
@@ -103,3 +103,9 @@ def write_index(out_dir: Path, title: str) -> Path:
 
 def save_card(fig, path: Path) -> Path:
     return save_png(fig, path)
+
+
+def search_title(result: dict) -> str:
+    """How the search matched: "labelled 'cat'", or "with 'cat' among their first 3 top words"."""
+    depth, word = result.get("depth", 1), result["word"]
+    return f"labelled {word!r}" if depth == 1 else f"with {word!r} among their first {depth} top words"
