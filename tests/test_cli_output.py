@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -70,6 +71,9 @@ def test_models_prints_every_registry_name_whole():
     assert out.exit_code == 0, out.output
     for name in names:
         assert f" {name} " in out.output, name
+    # the shipped reference models, the residual-stream SAE included, each marked installed
+    for ref in ("shapes:dense", "shapes:sparse", "shapes:sae", "shapes:sae-resid"):
+        assert re.search(rf"{ref} +│ installed", out.output), ref
 
 
 def test_models_tables_keep_names_whole_on_a_narrow_terminal():
