@@ -2,7 +2,8 @@
 
 Grammar (see README, "Model specs"):
 
-    shapes:NAME                         a reference model (dense | sparse | sae shipped; spurious once trained)
+    shapes:NAME                         a reference model (dense | sparse | sae | sae-resid shipped;
+                                        spurious once trained)
     openclip:ARCH/TAG                   open_clip architecture + pretrained tag (downloads when online)
     openclip:ARCH/random                random initialisation (seed 0), no weights
     openclip:ARCH@FILE                  architecture + local checkpoint file (.safetensors/.pt/.bin)
@@ -29,10 +30,12 @@ SCHEMES = ("shapes", "openclip", "sparseclip", "sae", "control")
 # control kinds (the name results record) and the aliases a spec may use for them
 CONTROL_KINDS = ("random-codes", "random-decoder", "untrained")
 CONTROL_ALIASES = {"random": "random-codes"}
-REFERENCE_MODELS = ("dense", "sparse", "sae", "spurious")  # spurious: built on demand, not shipped
+REFERENCE_MODELS = ("dense", "sparse", "sae", "sae-resid", "spurious")  # spurious: built on demand, not shipped
+REFERENCE_SAES = ("sae", "sae-resid")  # the reference models that are SAEs on shapes:dense
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference_models"  # where shapes:NAME lives
 GRAMMAR = """accepted model specs:
   shapes:dense | shapes:sparse | shapes:sae      shipped reference models
+  shapes:sae-resid                               shipped SAE on the residual stream (last block, class token)
   shapes:spurious                                 after `interpbench train clip spurious`
   openclip:ARCH/TAG                              e.g. openclip:ViT-B-32-quickgelu/openai
   openclip:ARCH/random                           random weights (offline tests)
@@ -159,7 +162,7 @@ def parse_spec(spec: str) -> ModelSpec:
 
 
 def is_sae_spec(ms: ModelSpec) -> bool:
-    return ms.scheme == "sae" or (ms.scheme == "shapes" and ms.name == "sae")
+    return ms.scheme == "sae" or (ms.scheme == "shapes" and ms.name in REFERENCE_SAES)
 
 
 def _parse_control(rest: str, spec: str) -> ModelSpec:
@@ -182,7 +185,7 @@ def _parse_control(rest: str, spec: str) -> ModelSpec:
     if base.scheme == "control":
         raise _bad(spec, "a control's target cannot itself be a control")
     if kind == "random-decoder" and not is_sae_spec(base):
-        raise _bad(spec, f"random-decoder controls an SAE (sae:... or shapes:sae); {target!r} is not one. "
+        raise _bad(spec, f"random-decoder controls an SAE (sae:..., shapes:sae or shapes:sae-resid); {target!r} is not one. "
                          "Use control:random-codes or control:untrained for a CLIP")
     if kind == "untrained" and is_sae_spec(base):
         raise _bad(spec, f"untrained controls a CLIP (openclip:, sparseclip:, shapes:dense|sparse); {target!r} is "

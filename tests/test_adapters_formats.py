@@ -212,6 +212,77 @@ def test_saev_preschema_relu_and_missing_hook(base, tmp_path):
         load_sae("saev", str(tmp_path / "sae.pt"))
 
 
+def _saev_act(cls, **params):
+    """saev's own serialisation of an activation config (nn.modeling._serialize_dataclass)."""
+    key = {"Relu": "relu", "TopK": "top-k", "BatchTopK": "batch-top-k"}.get(cls, cls)
+    return {"cls": cls, "params": {"key": key, **params}}
+
+
+@pytest.mark.parametrize("value", ["topk", "TopK", "gelu", {"cls": "Gelu", "params": {}}, {"cls": "topk"}, None])
+def test_saev_activation_not_written_by_saev_is_refused(tmp_path, value):
+    """A string (or unknown class, or a missing field) used to be read as ReLU."""
+    cfg = {"d_model": WIDTH, "d_sae": N}
+    if value is not None:
+        cfg["activation"] = value
+    write_saev(tmp_path / "sae.pt", {"schema": 5, "cfg": cfg, "commit": "x", "lib": "1.0"})
+    with pytest.raises(ConfigError, match=r"sae\.pt: header field cfg\.activation.*saev"):
+        load_sae("saev", str(tmp_path / "sae.pt"), hook="resid_post:0:cls")
+
+
+def test_saev_unknown_schema_and_schema1_without_activation_refused(tmp_path):
+    write_saev(tmp_path / "sae.pt", {"schema": 6, "cfg": {"d_model": WIDTH}})
+    with pytest.raises(ConfigError, match="unknown saev header schema 6"):
+        load_sae("saev", str(tmp_path / "sae.pt"), hook="resid_post:0:cls")
+    write_saev(tmp_path / "sae.pt", {"schema": 1, "cls": "SparseAutoencoderConfig", "cfg": {"d_vit": WIDTH}})
+    with pytest.raises(ConfigError, match=r"cfg\.activation is None"):
+        load_sae("saev", str(tmp_path / "sae.pt"), hook="resid_post:0:cls")
+
+
+@pytest.mark.parametrize("header,k", [
+    ({"schema": 1, "cls": "TopK", "cfg": {"d_vit": WIDTH, "exp_factor": 1, "top_k": 7, "seed": 0}}, 7),
+    ({"schema": 1, "cls": "BatchTopK", "cfg": {"d_vit": WIDTH, "exp_factor": 1}}, 32),  # saev's default k
+    ({"schema": 1, "cls": "SparseAutoencoderConfig", "cfg": {"d_vit": WIDTH, "exp_factor": 1,
+                                                              "activation": _saev_act("TopK", top_k=5)}}, 5),
+    ({"schema": 3, "cfg": {"d_vit": WIDTH, "exp_factor": 1, "activation": _saev_act("TopK", top_k=9)}}, 9),
+    ({"schema": 4, "cfg": {"d_model": WIDTH, "d_sae": WIDTH, "activation": _saev_act("BatchTopK", top_k=6)}}, 6),
+])
+def test_saev_topk_forms(base, tmp_path, header, k):
+    """Every TopK form saev wrote: per-sample top-k of the pre-activations, signs kept, no b_dec."""
+    _folder, model = base
+    sd = write_saev(tmp_path / "sae.pt", header, n=WIDTH)
+    sae = load_sae("saev", str(tmp_path / "sae.pt"), hook="resid_post:1:cls")
+    x = site_input(model, images(), "resid_post:1:cls")
+    close(sae.encode(x), topk(x @ sd["W_enc"] + sd["b_enc"], k, relu=False))
+
+
+@pytest.mark.parametrize("theta", [0.05, 0.0])
+def test_saev_schema5_batchtopk_uses_its_inference_threshold(base, tmp_path, theta):
+    """saev >= Nov 2025 saves BatchTopK's running threshold θ as `activation.threshold`; in eval
+    mode it keeps x where x > θ (plain ReLU while θ <= 0), not a per-sample top-k."""
+    _folder, model = base
+    header = {"schema": 5, "cfg": {"d_model": WIDTH, "d_sae": N, "activation": _saev_act(
+        "BatchTopK", top_k=4, sparsity={"cls": "NoSparsity", "params": {"key": "no-sparsity"}}, momentum=0.1,
+        aux={"cls": "AuxK", "params": {"key": "auxk", "k_aux": 512, "alpha": 1 / 32}}),
+        "reinit_blend": 0.8, "reinit_enc_dec_tranpose": True, "remove_parallel_grads": True,
+        "normalize_w_dec": True}, "commit": "3d73f1f", "lib": "1.0.0"}
+    sd = {"W_dec": rand(N, WIDTH, seed=3), "b_dec": rand(WIDTH, seed=4), "W_enc": rand(WIDTH, N, seed=1, scale=0.3),
+          "b_enc": rand(N, seed=2), "activation.threshold": torch.tensor(theta)}
+    buf = io.BytesIO()
+    torch.save(sd, buf)
+    (tmp_path / "sae.pt").write_bytes((json.dumps(header) + "\n").encode() + buf.getvalue())
+    sae = load_sae("saev", str(tmp_path / "sae.pt"), hook="resid_post:1:cls")
+    x = site_input(model, images(), "resid_post:1:cls")
+    pre = x @ sd["W_enc"] + sd["b_enc"]
+    want = torch.where(pre > theta, pre, torch.zeros_like(pre))
+    assert int((want > 0).sum(1).min()) > 4  # not what a top-4 would give
+    close(sae.encode(x), want)
+    sd["extra"] = torch.zeros(1)
+    torch.save(sd, buf := io.BytesIO())
+    (tmp_path / "sae.pt").write_bytes((json.dumps(header) + "\n").encode() + buf.getvalue())
+    with pytest.raises(ConfigError, match=r"\['extra'\] are not in any saev SAE"):
+        load_sae("saev", str(tmp_path / "sae.pt"), hook="resid_post:1:cls")
+
+
 def test_saev_bad_header(tmp_path):
     (tmp_path / "sae.pt").write_bytes(b"\x80\x02not json\n" + b"\x00" * 10)
     with pytest.raises(CorruptFileError, match="first line is not a JSON header"):
@@ -238,8 +309,57 @@ def test_overcomplete_dictionary_and_topk(base, tmp_path):
     w = sd["dictionary._weights"]
     D = w / w.norm(dim=1, keepdim=True) * torch.exp(torch.tensor(0.3))
     close(rep.sae.decode(z), z @ D)  # no decoder bias
-    relu_sae = load_sae("overcomplete", str(tmp_path / "sae.pt"), hook="image_embed")
+    relu_sae = load_sae("overcomplete", str(tmp_path / "sae.pt"), hook="image_embed", activation="relu")
     close(relu_sae.encode(e), torch.relu(pre))
+
+
+def test_overcomplete_topk_file_without_top_k_is_refused(base, tmp_path):
+    """SAE and TopKSAE state dicts are identical (top_k is a plain attribute): reading a TopKSAE
+    as ReLU gave every positive latent (236-271 of 16 in a real file). The loader must ask."""
+    _folder, model = base
+    sd = write_overcomplete(tmp_path / "sae.pt")
+    path = str(tmp_path / "sae.pt")
+    with pytest.raises(ConfigError, match=r"sae\.pt.*does not record.*\?top_k=K.*\?activation=relu"):
+        load_sae("overcomplete", path, hook="image_embed")
+    with pytest.raises(ConfigError, match="activation=topk needs the number of active latents"):
+        load_sae("overcomplete", path, hook="image_embed", activation="topk")
+    with pytest.raises(ConfigError, match="contradict"):
+        load_sae("overcomplete", path, hook="image_embed", activation="relu", top_k=5)
+    with pytest.raises(ConfigError, match="must be relu or topk"):
+        load_sae("overcomplete", path, hook="image_embed", activation="gelu")
+    # activation=topk with top_k is the TopKSAE: top-k of relu(pre), kept as they are (overcomplete's encode)
+    e = model.encode_image(images())
+    codes = torch.relu(e @ sd["encoder.final_block.0.weight"].T + sd["encoder.final_block.0.bias"])
+    vals, idx = codes.topk(7, dim=-1)
+    want = torch.zeros_like(codes).scatter(-1, idx, vals)
+    close(load_sae("overcomplete", path, hook="image_embed", activation="topk", top_k=7).encode(e), want)
+    assert int((want > 0).sum(1).max()) <= 7
+
+
+def test_overcomplete_jumpsae_read_from_its_thresholds(base, tmp_path):
+    """A JumpSAE records itself: a top-level `thresholds` [C] holding log thresholds; codes are
+    relu(pre) with entries below exp(thresholds) set to 0 (overcomplete's JumpReLU forward)."""
+    _folder, model = base
+    sd = write_overcomplete(tmp_path / "sae.pt")
+    sd["thresholds"] = rand(N, seed=5, scale=0.5) - 2.0
+    torch.save(sd, tmp_path / "sae.pt")
+    sae = load_sae("overcomplete", str(tmp_path / "sae.pt"), hook="image_embed")
+    e = model.encode_image(images())
+    codes = torch.relu(e @ sd["encoder.final_block.0.weight"].T + sd["encoder.final_block.0.bias"])
+    want = codes.clone()
+    want[codes < torch.exp(sd["thresholds"])] = 0
+    assert 0 < int((want > 0).sum()) < int((codes > 0).sum())  # the thresholds bite
+    close(sae.encode(e), want)
+    with pytest.raises(ConfigError, match="is a JumpSAE"):
+        load_sae("overcomplete", str(tmp_path / "sae.pt"), hook="image_embed", top_k=5)
+
+
+def test_overcomplete_other_sae_classes_refused(tmp_path):
+    sd = write_overcomplete(tmp_path / "sae.pt")
+    sd["Q"] = torch.linspace(0, 1, 4)  # QSAE's quantisation levels
+    torch.save(sd, tmp_path / "sae.pt")
+    with pytest.raises(ConfigError, match=r"\['Q'\].*cannot be read as a linear SAE"):
+        load_sae("overcomplete", str(tmp_path / "sae.pt"), hook="image_embed", activation="relu")
 
 
 def test_overcomplete_nonlinear_encoder_refused(tmp_path):

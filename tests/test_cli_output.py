@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -71,6 +72,9 @@ def test_models_prints_every_registry_name_whole():
     lines = [line.strip() for line in out.output.splitlines()]
     for name in names:
         assert name in lines, name
+    # the shipped reference models, the residual-stream SAE included, each marked installed
+    for ref in ("shapes:dense", "shapes:sparse", "shapes:sae", "shapes:sae-resid"):
+        assert re.search(rf"{ref} +│ installed", out.output), ref
 
 
 def test_models_tables_keep_names_whole_on_a_narrow_terminal():

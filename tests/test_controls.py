@@ -55,6 +55,7 @@ def test_control_specs_parse(spec, kind, seed, target):
     ("control:noise@shapes:dense", "unknown control kind 'noise'"),
     ("control:random-decoder@shapes:dense", "random-decoder controls an SAE"),
     ("control:untrained@shapes:sae", "untrained controls a CLIP"),
+    ("control:untrained@shapes:sae-resid", "untrained controls a CLIP"),
     ("control:random@control:untrained@shapes:dense", "cannot itself be a control"),
     ("control:random?seed=-1@shapes:dense", "non-negative integer"),
     ("control:random?sed=1@shapes:dense", "the only option is seed=N"),

@@ -4,6 +4,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+import open_clip
 import pytest
 import torch
 
@@ -13,7 +15,8 @@ from interpbench.data.shapes import ATTRIBUTES
 from interpbench.extraction.extract import extract_images, iter_image_chunks
 
 REF = Path(__file__).resolve().parents[1] / "interpbench" / "reference_models"
-NAMES = ("dense", "sparse", "sae")
+NAMES = ("dense", "sparse", "sae", "sae-resid")
+SAES = ("sae", "sae-resid")
 CHANCE = {attribute: 1 / len(values) for attribute, values in ATTRIBUTES.items()}
 
 
@@ -26,7 +29,7 @@ def _card(name):
 
 def test_reference_models_are_shipped_and_small():
     sizes = [f.stat().st_size for n in NAMES for f in (REF / n).glob("*.safetensors")]
-    assert len(sizes) == 3, "each reference model ships one safetensors file"
+    assert len(sizes) == len(NAMES), "each reference model ships one safetensors file"
     assert sum(sizes) <= 40 * 1024 * 1024
 
 
@@ -50,13 +53,56 @@ def test_reference_clip_reaches_its_card_accuracy(name):
         assert got[attribute] == pytest.approx(value, abs=0.01), attribute
 
 
-def test_reference_sae_reaches_its_card_accuracy():
+@pytest.mark.parametrize("name", SAES)
+def test_reference_sae_reaches_its_card_accuracy(name):
+    """shapes:dense with the SAE's reconstruction in place (spliced into the ViT for sae-resid)."""
     from interpbench.training.reference import sae_zeroshot
 
-    card = _card("sae")["zeroshot_eval"]["accuracy"]
-    got = sae_zeroshot(REF / "sae", REF / "dense")
+    card = _card(name)["zeroshot_eval"]["accuracy"]
+    got = sae_zeroshot(REF / name, REF / "dense")
     for attribute, value in card.items():
         assert got[attribute] == pytest.approx(value, abs=0.01), attribute
+
+
+def test_residual_sae_card_reconstruction_recomputed_independently():
+    """The card's eval-split FVU and L0, recomputed here by hand: open_clip's ViT run block by block
+    to the last block's class token, the SAE's math written out from its saved tensors."""
+    from safetensors.torch import load_file
+    from test_adapters_support import resid_at
+
+    from interpbench.clipmodels import load_model_folder
+    from interpbench.data.shapes import ShapesWorld
+    from interpbench.data.torch_datasets import normalise_uint8
+
+    card = _card("sae-resid")
+    rec, cfg = card["training"]["eval_reconstruction"], json.loads((REF / "sae-resid" / "cfg.json").read_text())
+    assert cfg["hook"] == {"site": "resid_post", "layer": 3, "tokens": "cls"} and cfg["k"] == 16
+    t = load_file(REF / "sae-resid" / "sae.safetensors")
+    model = load_model_folder(REF / "dense")[0].eval()
+    world = ShapesWorld("eval", length=rec["images"], seed=0)
+    n = rec["images"]
+    imgs = normalise_uint8(np.stack([world[i].image for i in range(n)]), open_clip.OPENAI_DATASET_MEAN,
+                           open_clip.OPENAI_DATASET_STD)
+    x = resid_at(model, imgs, layer=3)[:, 0].double()
+    xn = (x - t["input_mean"].double()) * cfg["input_scale"]
+    pre = (xn - t["b_dec"].double()) @ t["W_enc"].double() + t["b_enc"].double()
+    vals, idx = pre.topk(16, dim=1)
+    z = torch.zeros_like(pre).scatter(1, idx, vals.clamp_min(0))
+    x_hat = (z @ t["W_dec"].double() + t["b_dec"].double()) / cfg["input_scale"] + t["input_mean"].double()
+    fvu = float((((x_hat - x) ** 2).mean(1) / (x ** 2).mean(1)).mean())
+    assert fvu == pytest.approx(rec["fvu"], rel=1e-3)
+    assert float((z != 0).sum(1).double().mean()) == pytest.approx(rec["sae_l0"], abs=0.01)
+    assert rec["sae_l0"] <= 16 and rec["dead_latents_pct"] < 50
+    # the variance-based FVU on training rows is the trainer's; it must be well below 1 (a useful SAE)
+    assert card["training"]["train_fvu"] < 0.2
+
+
+def test_residual_sae_resolves_by_spec_as_an_image_only_sae():
+    rep = load_representation("shapes:sae-resid")
+    assert (rep.meta.kind, rep.meta.has_text, rep.meta.base_model) == ("sae", False, "shapes:dense")
+    assert rep.meta.extra["hook"] == {"site": "resid_post", "layer": 3, "tokens": "cls"} and rep.n_features == 1024
+    ctrl = load_representation("control:random-decoder@shapes:sae-resid")
+    assert ctrl.sae.settings.hook == rep.sae.settings.hook and not torch.equal(ctrl.sae.W_dec, rep.sae.W_dec)
 
 
 def test_sparse_reference_is_sparse_and_nonnegative():

@@ -9,6 +9,7 @@ from interpbench.specs import parse_spec
 @pytest.mark.parametrize("spec, scheme, name, tag, path", [
     ("shapes:dense", "shapes", "dense", None, None),
     ("shapes:sae", "shapes", "sae", None, None),
+    ("shapes:sae-resid", "shapes", "sae-resid", None, None),
     ("openclip:ViT-B-32-quickgelu/openai", "openclip", "ViT-B-32-quickgelu", "openai", None),
     ("openclip:ViT-B-32/random", "openclip", "ViT-B-32", "random", None),
     ("openclip:ViT-B-32@/ckpt/model.safetensors", "openclip", "ViT-B-32", None, "/ckpt/model.safetensors"),

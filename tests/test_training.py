@@ -136,3 +136,41 @@ def test_spurious_preset_reuses_the_dense_image_tower_and_loads_by_spec(tmp_path
     rep = load_representation("shapes:spurious")
     z = rep.encode_image_features(torch.zeros(2, 3, 64, 64))
     assert z.shape == (2, rep.n_features) and (z >= 0).all()
+
+
+def test_residual_sae_preset_trains_on_the_last_blocks_class_token(tmp_path, monkeypatch):
+    """`train sae --preset sae-resid` on a few images: its inputs are the residual stream after the
+    last block at the class token (read here independently, block by block), and its card records
+    the eval-split reconstruction."""
+    import json
+
+    from test_adapters_support import resid_at
+
+    from interpbench.data.torch_datasets import normalise_uint8
+    from interpbench.training import reference
+
+    monkeypatch.setattr(reference, "SAE_TRAIN_IMAGES", 64)
+    monkeypatch.setattr(reference, "EVAL_IMAGES", 8)
+    out = reference.build_sae(out_dir=tmp_path / "r", preset="sae-resid")
+    sae, card = load_own(out), json.loads((out / "card.json").read_text())
+    assert (sae.settings.hook.site, sae.settings.hook.layer, sae.settings.hook.tokens) == ("resid_post", 3, "cls")
+    assert card["command"] == f"interpbench train sae --preset sae-resid --out {tmp_path / 'r'}"
+    assert card["training"]["train_data"]["rows"] == 64 and card["training"]["eval_reconstruction"]["images"] == 8
+    model = load_model_folder(reference.REFERENCE_DIR / "dense")[0].eval()
+    world = reference._train_world(64, 0)
+    imgs = normalise_uint8(np.stack([world[i].image for i in range(64)]), (0.48145466, 0.4578275, 0.40821073),
+                           (0.26862954, 0.26130258, 0.27577711))
+    x = resid_at(model, imgs, layer=3)[:, 0]
+    torch.testing.assert_close(sae.input_mean, x.mean(0), atol=1e-4, rtol=1e-4)  # the trainer saw these rows
+
+
+def test_unknown_sae_preset_and_reseeding_another_preset_are_clear_errors():
+    from typer.testing import CliRunner
+
+    from interpbench.cli.main import app
+
+    out = CliRunner().invoke(app, ["train", "sae", "--preset", "sae-nope"])
+    msg = str(out.exception or out.output)
+    assert out.exit_code != 0 and "unknown SAE preset 'sae-nope'; expected one of ['sae', 'sae-resid'" in msg
+    out = CliRunner().invoke(app, ["train", "sae", "--preset", "sae-resid", "--seeds", "0,1"])
+    assert out.exit_code != 0 and "--seeds reseeds shapes:sae's recipe only" in str(out.exception or out.output)

@@ -34,6 +34,7 @@ def _load_sae(spec: ModelSpec, offline: bool, display: str | None):
 
 def _load_reference(ms: ModelSpec, offline: bool) -> Representation:
     from interpbench.adapters.openclip_dense import load_dense, load_sparse, reference_folder
+    from interpbench.specs import REFERENCE_SAES
 
     folder = reference_folder(ms.name)
     if ms.name in ("dense", "spurious"):
@@ -45,7 +46,7 @@ def _load_reference(ms: ModelSpec, offline: bool) -> Representation:
     # Results and leaderboards name the model by its spec, not by this machine's install path
     # (the fingerprint in every cache key still identifies the weights).
     rep.meta.spec = ms.raw
-    rep.meta.base_model = "shapes:dense" if ms.name in ("dense", "sae") else ms.raw
+    rep.meta.base_model = "shapes:dense" if ms.name == "dense" or ms.name in REFERENCE_SAES else ms.raw
     rep.meta.source = f"interpbench/reference_models/{ms.name}"
     return rep
 

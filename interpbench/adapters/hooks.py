@@ -35,6 +35,11 @@ def _blocks(model):
     return tr
 
 
+def n_blocks(model) -> int:
+    """Number of residual blocks in the base model's vision transformer."""
+    return len(_blocks(model).resblocks)
+
+
 def site_width(model, hook: HookSite) -> int:
     """Width of the activations at `hook` in `model`; checks the block index exists."""
     if hook.site not in LAYER_SITES:
@@ -44,7 +49,7 @@ def site_width(model, hook: HookSite) -> int:
             return int(proj.shape[1])
         return int(_visual(model).output_dim)
     tr = _blocks(model)
-    n = len(tr.resblocks)
+    n = n_blocks(model)
     if hook.layer >= n:
         raise ShapeMismatchError(f"hook {hook.site}:{hook.layer} is past the base model's last block: its vision "
                                  f"transformer has {n} blocks (0..{n - 1}); pick a base model with more layers "

@@ -177,6 +177,7 @@ def load_sparse(folder: Path, spec_raw: str, display: str | None = None) -> Clip
 def reference_folder(name: str) -> Path:
     folder = REFERENCE_DIR / name
     if not folder.is_dir():
+        how = f"interpbench train sae --preset {name}" if name.startswith("sae") else f"interpbench train clip {name}"
         raise MissingFileError(folder, f"the shipped reference model {name!r}",
-                               f"reinstall interpbench, or rebuild it with `interpbench train clip {name}` (or `interpbench train sae` for sae)")
+                               f"reinstall interpbench, or rebuild it with `{how}`")
     return folder

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-DEFAULT_MODELS = ["shapes:dense", "shapes:sparse", "shapes:sae"]
+DEFAULT_MODELS = ["shapes:dense", "shapes:sparse", "shapes:sae", "shapes:sae-resid"]
 
 
 def evaluate(

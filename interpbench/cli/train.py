@@ -70,15 +70,23 @@ def sae(
                                              "with --seeds, the parent of the per-seed folders (default ./runs).")] = None,
     seeds: Annotated[str | None, typer.Option(help="Comma-separated training seeds, e.g. 0,1,2: one SAE of the same "
                                               "recipe per seed, in OUT/sae-seed{N} (reseed stability).")] = None,
+    preset: Annotated[str, typer.Option(help="Which shipped SAE: sae (shapes:sae, on the image embedding) or "
+                                        "sae-resid (shapes:sae-resid, on the last block's residual stream at the "
+                                        "class token).")] = "sae",
 ):
-    """Train the TopK SAE on the base CLIP's Shapes image embeddings and write its model card."""
-    if seeds is not None:
-        return _sae_seeds(base, out, seeds)
-    from interpbench.training.reference import build_sae
+    """Train a shipped TopK SAE on the base CLIP's Shapes activations and write its model card."""
+    from interpbench.errors import BadSpecError
+    from interpbench.training.reference import SAE_PRESETS, build_sae
 
-    progress, update = _bar("train sae")
+    if preset not in SAE_PRESETS:
+        raise BadSpecError(f"unknown SAE preset {preset!r}; expected one of {list(SAE_PRESETS)}")
+    if seeds is not None:
+        if preset != "sae":
+            raise BadSpecError(f"--seeds reseeds shapes:sae's recipe only, not --preset {preset}")
+        return _sae_seeds(base, out, seeds)
+    progress, update = _bar(f"train {preset}")
     with progress:
-        folder = build_sae(base, out, progress=update)
+        folder = build_sae(base, out, progress=update, preset=preset)
     typer.echo(f"wrote {folder} (see {folder / 'MODEL_CARD.md'})")
 
 

@@ -2,7 +2,8 @@
 
     shapes:dense   tiny open_clip ViT CLIP (shapes-vit-tiny)
     shapes:sparse  natively sparse CLIP: ReLU after a 16x widened projection, logit-scale cap 50
-    shapes:sae     TopK SAE (8x, k=16) on shapes:dense image embeddings
+    shapes:sae        TopK SAE (8x, k=16) on shapes:dense image embeddings
+    shapes:sae-resid  the same recipe on shapes:dense's residual stream (last block, class token)
 
 Each card records the exact command, seed, data, steps, wall time, final loss and the
 zero-shot accuracy per attribute on the Shapes eval split (measured on the weights as
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,37 @@ EVAL_IMAGES = 2000
 SAE_TRAIN_IMAGES = 20_000
 
 
+@dataclass(frozen=True)
+class SAEPreset:
+    """A shipped SAE: where it reads shapes:dense, and how many token rows it takes per image.
+
+    `site` resid_post / mlp_out read the base model's last block (the analogue of the public
+    CLIP SAEs on late layers); the block index is resolved from the base model, so a base with
+    a different depth gets its own last block. `tokens_per_image` draws that many patch tokens
+    per training image (seeded), keeping the training set near shapes:sae's size."""
+
+    site: str = "image_embed"
+    tokens: str = "cls"
+    tokens_per_image: int | None = None
+    cfg: SAETrainCfg = SAE_PRESET
+
+    def hook(self, model):
+        from interpbench.adapters.hooks import n_blocks
+        from interpbench.adapters.sae_canonical import LAYER_SITES, HookSite
+
+        if self.site not in LAYER_SITES:
+            return HookSite(self.site)
+        return HookSite(self.site, n_blocks(model) - 1, self.tokens)
+
+
+# name (shapes:NAME and its folder) -> preset; `interpbench train sae --preset NAME`
+SAE_PRESETS = {
+    "sae": SAEPreset(),
+    "sae-resid": SAEPreset(site="resid_post", tokens="cls"),
+    "sae-patch": SAEPreset(site="resid_post", tokens="patch", tokens_per_image=4),
+}
+
+
 def _shapes_eval(seed: int = 0) -> ShapesWorld:
     return ShapesWorld("eval", length=EVAL_IMAGES, seed=seed)
 
@@ -63,8 +96,19 @@ def clip_zeroshot(folder: Path, threads: int = 2) -> dict:
     return shapes_zeroshot(model, tokenizer_for(model, cfg["architecture"]), image_transform(model), _shapes_eval())
 
 
+def reconstructed_image_encoder(model, sae):
+    """images -> the image embedding with the SAE's reconstruction in place of its input: the
+    decoded embedding (image_embed SAEs) or the residual spliced back into the ViT."""
+    from interpbench.adapters import hooks
+
+    hook = sae.settings.hook
+    if hook.site == "image_embed":
+        return lambda im: sae(model.encode_image(im))[1]
+    return lambda im: hooks.encode_image_with_replacement(model, im, hook, lambda x: sae(x)[1])
+
+
 def sae_zeroshot(sae_folder: Path, base_folder: Path) -> dict:
-    """Zero-shot accuracy when the image embedding is replaced by its SAE reconstruction."""
+    """Zero-shot accuracy when the SAE's input is replaced by its reconstruction."""
     from interpbench.adapters.openclip_dense import image_transform, tokenizer_for
     from interpbench.adapters.sae_canonical import load_own
     from interpbench.clipmodels import load_model_folder
@@ -72,23 +116,67 @@ def sae_zeroshot(sae_folder: Path, base_folder: Path) -> dict:
     from interpbench.metrics.zeroshot import EncoderView
 
     model, cfg = load_model_folder(base_folder)
-    sae = load_own(sae_folder)
-    view = EncoderView(lambda im: sae(model.encode_image(im))[1], model.encode_text)
+    view = EncoderView(reconstructed_image_encoder(model, load_own(sae_folder)), model.encode_text)
     return shapes_zeroshot(view, tokenizer_for(model, cfg["architecture"]), image_transform(model), _shapes_eval())
 
 
 @torch.inference_mode()
-def embed_images(model, n: int, seed: int, batch: int = 500) -> torch.Tensor:
+def sae_eval_reconstruction(sae_folder: Path, base_folder: Path, n: int | None = None, chunk: int = 250) -> dict:
+    """Reconstruction and sparsity on the Shapes eval split, with the metric code `interpbench
+    evaluate` uses (metrics/reconstruction.py: per-row ratios, then the mean; one row per image,
+    or per token for patch hooks), streamed over chunks of images."""
+    from dataclasses import asdict
+
+    from interpbench.adapters.sae_canonical import load_own
+    from interpbench.clipmodels import load_model_folder
+    from interpbench.metrics.inputs import to_entries, to_matrix
+    from interpbench.metrics.reconstruction import ReconstructionAccumulator
+
+    n = n or EVAL_IMAGES
+    model, _ = load_model_folder(base_folder)
+    sae = load_own(sae_folder)
+    world = _shapes_eval()
+    acc = ReconstructionAccumulator(sae.n_latents, sae.d_in)
+    for i0 in range(0, n, chunk):
+        x = hook_inputs(model, sae.settings.hook, lambda j, i0=i0: world[i0 + j], min(chunk, n - i0))
+        z, x_hat = sae(x)
+        acc.update(to_matrix(x, "x"), to_matrix(x_hat, "x_hat"), to_entries(z, "z", sae.n_latents, nonnegative=False))
+    res = asdict(acc.result())
+    return {"split": "eval", "images": n, "seed": 0, **{k: (round(v, 5) if isinstance(v, float) else v)
+                                                         for k, v in res.items()}}
+
+
+@torch.inference_mode()
+def hook_inputs(model, hook, sample, n: int, batch: int = 500, tokens_per_image: int | None = None,
+                seed: int = 0) -> torch.Tensor:
+    """Rows [N, d] the SAE at `hook` reads for images sample(0..n-1): one per image, or per token
+    for patch/all hooks (all of them, or `tokens_per_image` drawn per image with `seed`)."""
+    from interpbench.adapters import hooks
     from interpbench.data.torch_datasets import normalise_uint8
 
-    world = ShapesWorld("train", length=n, seed=seed + 1)  # a different stream from the CLIP's training draws
+    g = torch.Generator().manual_seed(seed)
     out = []
     for i in range(0, n, batch):
         imgs = normalise_uint8(
-            np.stack([world[j].image for j in range(i, min(n, i + batch))]),
+            np.stack([sample(j).image for j in range(i, min(n, i + batch))]),
             open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD)
-        out.append(model.encode_image(imgs).float())
+        x = model.encode_image(imgs).float() if hook.site == "image_embed" else hooks.activations_at(model, imgs, hook)
+        if x.ndim == 3 and tokens_per_image:
+            pick = torch.rand(x.shape[:2], generator=g).argsort(dim=1)[:, :tokens_per_image]
+            x = x.gather(1, pick[..., None].expand(-1, -1, x.shape[2]))
+        out.append(x.reshape(-1, x.shape[-1]))
     return torch.cat(out)
+
+
+def embed_images(model, n: int, seed: int, batch: int = 500) -> torch.Tensor:
+    """shapes:sae's training inputs: image embeddings of n Shapes train images."""
+    from interpbench.adapters.sae_canonical import HookSite
+
+    return hook_inputs(model, HookSite("image_embed"), _train_world(n, seed).__getitem__, n, batch)
+
+
+def _train_world(n: int, seed: int) -> ShapesWorld:
+    return ShapesWorld("train", length=n, seed=seed + 1)  # a different stream from the CLIP's training draws
 
 
 def build_clip(name: str, out_dir: Path | None = None, steps: int | None = None, progress=None,
@@ -188,37 +276,54 @@ def clip_sparsity(folder: Path, n: int = EVAL_IMAGES) -> dict:
             "features_ever_active_pct": round(100 * float(((img.sum(0) + txt.sum(0)) > 0).float().mean()), 2)}
 
 
-def _sae_inputs(base_folder: Path | None) -> tuple[Path, torch.Tensor, float]:
-    """(base folder, the SAE training inputs, seconds it took): shapes:sae's training data."""
+def _sae_inputs(base_folder: Path | None, preset: SAEPreset = SAE_PRESETS["sae"]):
+    """(base folder, hook, the SAE training inputs, seconds it took) for a shipped SAE preset."""
     from interpbench.clipmodels import load_model_folder
 
     base_folder = Path(base_folder or REFERENCE_DIR / "dense")
     model, _ = load_model_folder(base_folder)
+    hook = preset.hook(model)
     t0 = time.time()
-    x = embed_images(model, SAE_TRAIN_IMAGES, SAE_PRESET.seed)
-    return base_folder, x, time.time() - t0
+    x = hook_inputs(model, hook, _train_world(SAE_TRAIN_IMAGES, preset.cfg.seed).__getitem__, SAE_TRAIN_IMAGES,
+                    tokens_per_image=preset.tokens_per_image, seed=preset.cfg.seed)
+    return base_folder, hook, x, time.time() - t0
+
+
+def _inputs_text(hook) -> str:
+    if hook.site == "image_embed":
+        return "shapes:dense image embeddings (unnormalised)"
+    return f"shapes:dense {hook.site} of block {hook.layer}, {hook.tokens} token(s)"
 
 
 def _train_sae_folder(x, base_folder: Path, out: Path, cfg: SAETrainCfg, embed_time: float, command: str,
-                      progress=None, recipe: str | None = None) -> dict:
+                      progress=None, recipe: str | None = None, name: str = "sae", hook=None) -> dict:
     from interpbench.adapters.sae_canonical import HookSite
 
-    record = train_sae(x, cfg, hook=HookSite("image_embed"), base_model="shapes:dense", out_dir=out,
-                       progress=progress, recipe=recipe)
+    hook = hook or HookSite("image_embed")
+    record = train_sae(x, cfg, hook=hook, base_model="shapes:dense", out_dir=out, progress=progress, recipe=recipe)
     record.pop("sae")
     record["embedding_time_s"] = round(embed_time, 1)
     # The data seed stays the preset's: reseeding changes the SAE's initialisation and batch order only.
     record["train_data"] = {"source": "shapes", "split": "train", "seed": SAE_PRESET.seed + 1,
-                            "images": SAE_TRAIN_IMAGES, "inputs": "shapes:dense image embeddings (unnormalised)"}
-    write_card(out, "sae", record, sae_zeroshot(out, base_folder), command=command)
+                            "images": SAE_TRAIN_IMAGES, "rows": len(x), "inputs": _inputs_text(hook)}
+    if name != "sae":  # shapes:sae's card predates these numbers; its reseed runs keep its layout
+        record["eval_reconstruction"] = sae_eval_reconstruction(out, base_folder)
+    write_card(out, name, record, sae_zeroshot(out, base_folder), command=command)
     return record
 
 
-def build_sae(base_folder: Path | None = None, out_dir: Path | None = None, progress=None) -> Path:
-    base_folder, x, embed_time = _sae_inputs(base_folder)
-    out = Path(out_dir or REFERENCE_DIR / "sae")
-    _train_sae_folder(x, base_folder, out, SAE_PRESET, embed_time, progress=progress,
-                      command="interpbench train sae" + (f" --out {out_dir}" if out_dir else ""))
+def build_sae(base_folder: Path | None = None, out_dir: Path | None = None, progress=None,
+              preset: str = "sae") -> Path:
+    """Train the shipped SAE `preset` (a key of SAE_PRESETS) into OUT_DIR (default: its shipped folder)."""
+    if preset not in SAE_PRESETS:
+        raise ValueError(f"unknown SAE preset {preset!r}; expected one of {list(SAE_PRESETS)}")
+    spec = SAE_PRESETS[preset]
+    base_folder, hook, x, embed_time = _sae_inputs(base_folder, spec)
+    out = Path(out_dir or REFERENCE_DIR / preset)
+    command = "interpbench train sae" + (f" --preset {preset}" if preset != "sae" else "") \
+        + (f" --out {out_dir}" if out_dir else "")
+    _train_sae_folder(x, base_folder, out, spec.cfg, embed_time, progress=progress, command=command, name=preset,
+                      hook=hook)
     return out
 
 
@@ -231,7 +336,7 @@ def build_sae_seeds(seeds: list[int], base_folder: Path | None = None, out_root:
     """shapes:sae's recipe once per seed (same data, embedded once) into OUT_ROOT/sae-seed{N}."""
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise ValueError(f"seeds must be distinct non-negative integers, got {seeds}")
-    base_folder, x, embed_time = _sae_inputs(base_folder)
+    base_folder, _hook, x, embed_time = _sae_inputs(base_folder)
     root = Path(out_root or RESEED_ROOT)
     out = []
     for seed in seeds:
@@ -266,16 +371,27 @@ def write_card(folder: Path, name: str, record: dict, zeroshot: dict, command: s
 
 ## Zero-shot accuracy (Shapes eval split, {EVAL_IMAGES} images, clip-benchmark)
 
-Object attributes are scored on one-object images; count and background on all.
+Object attributes are scored on one-object images; count and background on all.{_zeroshot_note(name)}
 
 | attribute | top-1 |
 |---|---|
 {rows}
 """
+    if record.get("eval_reconstruction"):
+        rec = record["eval_reconstruction"]
+        text += (f"\n## Reconstruction (Shapes eval split, {rec['images']} images, metrics/reconstruction.py)\n\n"
+                 + "\n".join(f"- {k}: {v}" for k, v in rec.items() if k not in ("split", "images", "seed")) + "\n")
     if sparsity:
         text += ("\n## Activation sparsity (Shapes eval split, first caption per image)\n\n"
                  + "\n".join(f"- {k}: {v}" for k, v in sparsity.items()) + "\n")
     atomic_write_text(folder / "MODEL_CARD.md", text)
+
+
+def _zeroshot_note(name: str) -> str:
+    if not name.startswith("sae"):
+        return ""
+    return ("\nThe image side is shapes:dense with the SAE's reconstruction in place of its input "
+            "(for a residual-stream SAE, spliced back into the ViT); the text side is shapes:dense's.")
 
 
 def _configs(record: dict, cfg: dict) -> str:
@@ -307,4 +423,14 @@ _DESCRIPTIONS = {
                 "analogue for TextSpan's spurious-cue removal.",
     "sae": "A TopK SAE (8x expansion: 512 latents, k = 16) trained on shapes:dense image embeddings with the "
            "SAE-for-CLIP report's recipe (AdamW lr 1e-3, weight decay 1e-4, cosine schedule, batch 128).",
+    "sae-resid": "A TopK SAE (8x expansion: 1,024 latents, k = 16) on shapes:dense's residual stream: the output "
+                 "of the vision transformer's last block at the class token (hook resid_post:3:cls), before "
+                 "ln_post and the projection; the analogue of the public CLIP SAEs on late-layer residual streams "
+                 "(Prisma's CLS-only SAEs, saev). shapes:sae's recipe otherwise (AdamW lr 1e-3, weight decay 1e-4, "
+                 "cosine schedule, batch 128, inputs mean-centred and scaled to E||x|| = sqrt(d)). It has no text "
+                 "side: the text tower never reaches this hook.",
+    "sae-patch": "A TopK SAE (8x expansion: 1,024 latents, k = 16) on shapes:dense's residual stream after the last "
+                 "block at the 64 patch tokens (hook resid_post:3:patch; PatchSAE's and saev's setting), trained on 4 "
+                 "patch tokens drawn per image (seeded) from shapes:sae's 20,000 training images; shapes:sae's recipe "
+                 "otherwise. An image's feature is a latent's strongest patch (max pooling). No text side.",
 }
