@@ -65,8 +65,11 @@ def image_outputs(rep, images: torch.Tensor, device) -> dict[str, torch.Tensor]:
             # input and reconstruction, which are not cached, so their FVU is not reported.
             if sae["sae_input"].shape[0] == images.shape[0]:
                 out.update(sae_input=sae["sae_input"], sae_recon=sae["sae_recon"])
-            out["zs_embedding"] = rep.encode_image_reconstructed(images).float()
-            emb = rep.encode_image_embedding(images)
+            emb = sae.get("embedding")
+            recon = sae.get("reconstructed")
+            if emb is None:  # a hook inside the tower: the embedding needs forwards of its own
+                emb, recon = rep.encode_image_embedding(images), rep.encode_image_reconstructed(images)
+            out["zs_embedding"] = recon.float()
         else:
             emb = rep.encode_image_embedding(images)
             out["features"] = _features(rep, images, emb).float()
@@ -102,8 +105,8 @@ class _ChunkBuffer:
     def __init__(self):
         self.counts, self.cols, self.vals, self.dense = [], [], [], {}
 
-    def add(self, out: dict[str, torch.Tensor]) -> None:
-        counts, cols, vals = sparse_rows(out.pop("features"))
+    def add(self, sparse: tuple[torch.Tensor, torch.Tensor, torch.Tensor], out: dict[str, torch.Tensor]) -> None:
+        counts, cols, vals = sparse
         self.counts.append(counts)
         self.cols.append(cols)
         self.vals.append(vals)
@@ -118,11 +121,22 @@ class _ChunkBuffer:
         return {**csr, **{k: torch.cat(v) for k, v in self.dense.items()}}
 
 
-def _check(rep, out, first: int) -> None:
+def _check(rep, out, sparse, first: int) -> None:
     for name, t in out.items():
         check_finite(t, f"{rep.meta.name}: image {name}", first_index=first)
-    if rep.meta.nonnegative:
-        check_nonnegative(out["features"], f"{rep.meta.name}: image features", first_index=first)
+    _check_features(rep, *sparse, first)
+
+
+def _check_features(rep, counts, cols, vals, first: int) -> None:
+    """Finiteness and sign of the features, on their non-zeros only: the zeros of a [B, F]
+    batch pass both checks, and scanning them cost more than the SAE's encode at F = 55,296."""
+    nonfinite = ~torch.isfinite(vals)
+    negative = vals < 0 if rep.meta.nonnegative else torch.zeros_like(nonfinite)
+    for bad, guard in ((nonfinite, check_finite), (negative, check_nonnegative)):
+        if bool(bad.any()):
+            rows = torch.repeat_interleave(torch.arange(counts.numel()), counts)
+            r = int(rows[bad][0])  # the first offending image; the guard names it and its value
+            guard(vals[rows == r][None], f"{rep.meta.name}: image features", first_index=first + r)
 
 
 def extract_images(rep, source: ImageSource, cache_root: Path, *, batch_size: int = 256, chunk_size: int = 1024,
@@ -152,8 +166,9 @@ def extract_images(rep, source: ImageSource, cache_root: Path, *, batch_size: in
     buf, pending = _ChunkBuffer(), list(missing)
     for images, idx in _loader(source, rep.transform, _batches(cache, missing, batch_size), workers, device):
         out = image_outputs(rep, images, device)
-        _check(rep, out, int(idx[0]))
-        buf.add(out)
+        sparse = sparse_rows(out.pop("features"))
+        _check(rep, out, sparse, int(idx[0]))
+        buf.add(sparse, out)
         if progress:
             progress(len(idx))
         if int(idx[-1]) == cache.bounds(pending[0])[1] - 1:  # the chunk is complete: write it
