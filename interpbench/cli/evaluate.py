@@ -36,6 +36,8 @@ def evaluate(
     no_zeroshot: Annotated[bool, typer.Option("--no-zeroshot", help="Skip zero-shot accuracy.")] = False,
     offline: Annotated[bool, typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print each model's seconds per stage "
+                                          "(extraction, captions, vocabulary, metrics, ...).")] = False,
 ):
     """Evaluate sparse representations and write one results JSON per (model, data set)."""
     import os
@@ -74,4 +76,4 @@ def evaluate(
                 records.append((record, path))
     shutdown()
     if shard.is_main:
-        print_summary(records)
+        print_summary(records, verbose=verbose)

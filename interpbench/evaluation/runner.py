@@ -95,21 +95,23 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     rep = load_representation(spec, offline=ctx.offline)
     source = load_source(settings.dataset, settings.n_images, settings.seed)
     steps.check_judge(source, settings)
+    stage = StageTimer()
     # Read before extraction, so a missing vocabulary fails in seconds rather than after minutes.
-    words = steps.vocab_words(settings) if rep.meta.has_text else None
-    cache = steps.extract(rep, source, settings, ctx)
-    judge = steps.judge_embeddings(source, settings, ctx)
-    labels = steps.vocabulary_labels(rep, words, settings, ctx)
-    text_feats = steps.caption_features(rep, source, settings, ctx)
-    metrics, per_feature, extras = steps.run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx)
-    cf_metrics, cf_intervals, cf_per_feature = counterfactual_selectivity_step(rep, source, labels, per_feature,
-                                                                               settings, ctx)
+    words = stage("vocabulary", steps.vocab_words, settings) if rep.meta.has_text else None
+    cache = stage("extraction", steps.extract, rep, source, settings, ctx)
+    judge = stage("extraction", steps.judge_embeddings, source, settings, ctx)
+    labels = stage("vocabulary", steps.vocabulary_labels, rep, words, settings, ctx)
+    text_feats = stage("captions", steps.caption_features, rep, source, settings, ctx)
+    metrics, per_feature, extras = stage("metrics", steps.run_suite, rep, source, cache, judge, labels, text_feats,
+                                         settings, ctx)
+    cf_metrics, cf_intervals, cf_per_feature = stage("counterfactual", counterfactual_selectivity_step, rep, source,
+                                                     labels, per_feature, settings, ctx)
     metrics.update(cf_metrics)
     per_feature.update(cf_per_feature)
     if settings.zeroshot:
-        metrics.update(steps.zeroshot(rep, source, cache, settings, ctx))
+        metrics.update(stage("zeroshot", steps.zeroshot, rep, source, cache, settings, ctx))
     # intervals of the same numbers, from the cached rows (no second model pass)
-    intervals = steps.intervals(rep, source, cache, judge, labels, text_feats, settings, ctx)
+    intervals = stage("intervals", steps.intervals, rep, source, cache, judge, labels, text_feats, settings, ctx)
     record = {
         "schema_version": 1,
         "interpbench_version": interpbench.__version__,
@@ -122,6 +124,7 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
         "intervals": {**intervals, **extras["intervals"]},
         "controls": extras["controls"],  # control name -> {metric key: value}, e.g. "shuffled_pairs"
         "timing": {"wall_time_s": round(time.time() - t0, 2)},
+        "timings": stage.record(),  # seconds per stage: where the time (and a GPU's time) goes
         "device": str(ctx.device),
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
                         "open_clip": package_version("open_clip_torch"), "clip_benchmark": package_version("clip-benchmark"),
@@ -130,6 +133,27 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     if cf_intervals:
         record.setdefault("intervals", {}).update(cf_intervals)
     return record, per_feature, steps.labels_for_record(labels)
+
+
+STAGES = ("extraction", "captions", "vocabulary", "metrics", "counterfactual", "intervals", "zeroshot")
+
+
+class StageTimer:
+    """stage(name, fn, *args) runs fn and adds its wall seconds to `name`; a stage that
+    did not run (no text side, no zero-shot) is recorded as 0."""
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+
+    def __call__(self, name: str, fn, *args):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.seconds[name] += time.perf_counter() - t0
+
+    def record(self) -> dict[str, float]:
+        return {k: round(v, 2) for k, v in self.seconds.items()}
 
 
 def package_version(pkg: str) -> str:
