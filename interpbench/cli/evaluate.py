@@ -65,7 +65,7 @@ def evaluate(
 
     shard, rank_device = init_from_env(device)
     ctx = RunContext(device=rank_device or resolve_device(device), cache_dir=cache_dir or default_cache(),
-                     offline=offline)
+                     offline=offline, results_dir=results if shard.is_main else None)
     records = []
     with progress_tasks(not quiet and shard.is_main) as task:
         ctx.task = task

@@ -71,6 +71,8 @@ class RunContext:
     cache_dir: Path
     offline: bool = False
     task: Callable | None = None  # task(description, total) -> advance(n) for progress bars
+    results_dir: Path | None = None  # where the CLI writes results: checked before the first forward pass
+    note: Callable[[str], None] | None = None  # prints a line for the user (estimates), or None: silent
 
 
 def resolve_device(device: str) -> torch.device:
@@ -95,6 +97,7 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     rep = load_representation(spec, offline=ctx.offline)
     source = load_source(settings.dataset, settings.n_images, settings.seed)
     steps.check_judge(source, settings)
+    check_outputs(source, ctx)
     stage = StageTimer()
     # Read before extraction, so a missing vocabulary fails in seconds rather than after minutes.
     words = stage("vocabulary", steps.vocab_words, settings) if rep.meta.has_text else None
@@ -133,6 +136,16 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     if cf_intervals:
         record.setdefault("intervals", {}).update(cf_intervals)
     return record, per_feature, steps.labels_for_record(labels)
+
+
+def check_outputs(source, ctx: RunContext) -> None:
+    """Every folder the run writes to is writable, before minutes of extraction are spent."""
+    from interpbench.ioutils import check_writable_dir
+    from interpbench.results.store import slug
+
+    check_writable_dir(ctx.cache_dir, "--cache-dir")
+    if ctx.results_dir is not None:
+        check_writable_dir(Path(ctx.results_dir) / slug(source.name), "--results")
 
 
 STAGES = ("extraction", "captions", "vocabulary", "metrics", "counterfactual", "intervals", "zeroshot")

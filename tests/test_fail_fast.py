@@ -1,0 +1,88 @@
+"""Long runs fail in seconds, not after the evaluation: unwritable output folders are found
+before the first forward pass; a cache folder without room for the projected cache is
+refused after the first chunk; unreadable images can be skipped and are recorded."""
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from test_errors_cli import evaluate_args, run_cli
+
+from interpbench.errors import ConfigError
+from interpbench.ioutils import check_writable_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _chunks(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("chunk_*.safetensors"))
+
+
+def test_results_under_a_regular_file_fails_before_any_extraction(tmp_path, monkeypatch, capsys):
+    (tmp_path / "taken").write_text("a file where a folder should be\n")
+    args = evaluate_args("shapes:sae", tmp_path)
+    args[args.index("--results") + 1] = str(tmp_path / "taken" / "results")
+    code, err = run_cli(args, monkeypatch, capsys)
+    assert code == ConfigError.exit_code
+    assert "--results" in err and "is a file, not a folder" in err and "Traceback" not in err
+    assert _chunks(tmp_path / "cache") == []  # nothing was extracted
+
+
+def test_cache_dir_under_a_regular_file_is_named(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match="--cache-dir .*is a file, not a folder"):
+        check_writable_dir(tmp_path / "f" / "cache", "--cache-dir")
+    assert check_writable_dir(tmp_path / "new" / "deep", "--results").is_dir()  # created when possible
+    assert list((tmp_path / "new" / "deep").iterdir()) == []  # the probe file is gone
+
+
+_PROBE = """
+import os, sys
+from interpbench.errors import ConfigError
+from interpbench.ioutils import check_writable_dir
+if os.geteuid() == 0:
+    os.setgid(65534); os.setuid(65534)  # a non-root user: root ignores permission bits
+try:
+    check_writable_dir(sys.argv[1], "--results")
+except ConfigError as err:
+    print("ERR", err)
+else:
+    print("OK")
+"""
+
+
+@pytest.mark.parametrize("where", ["results", "."])
+def test_folder_without_write_permission_is_refused_for_a_non_root_user(where):
+    with tempfile.TemporaryDirectory() as d:  # not pytest's tmp_path: its parents are private to root
+        locked = Path(d) / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        Path(d).chmod(0o755)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        try:
+            out = subprocess.run([sys.executable, "-c", _PROBE, str(locked / where)], capture_output=True,
+                                 text=True, env=env, timeout=120)
+        finally:
+            locked.chmod(0o755)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("ERR") and "no permission to write" in out.stdout, out.stdout
+        assert list(locked.iterdir()) == []
+
+
+def test_real_probe_catches_what_os_access_allows(tmp_path):
+    """Root passes os.access on a read-only folder; the probe file still proves the folder
+    writable (root can write), and a folder removed under us is an error, not a traceback."""
+    ok = tmp_path / "ro"
+    ok.mkdir()
+    ok.chmod(0o555)
+    try:
+        if os.geteuid() == 0:
+            assert check_writable_dir(ok, "--results") == ok  # root really can write there
+        else:
+            with pytest.raises(ConfigError, match="no permission"):
+                check_writable_dir(ok, "--results")
+    finally:
+        ok.chmod(0o755)
