@@ -86,3 +86,53 @@ def test_real_probe_catches_what_os_access_allows(tmp_path):
                 check_writable_dir(ok, "--results")
     finally:
         ok.chmod(0o755)
+
+
+def _folder_with_bad_images(root: Path) -> Path:
+    """Two classes of readable PNGs, plus a truncated PNG and a text file named .jpg."""
+    import numpy as np
+    from PIL import Image
+
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        for k in range(3):
+            Image.fromarray(np.full((8, 8, 3), 40 * k + (0 if cls == "a" else 120), dtype=np.uint8)).save(
+                root / cls / f"{k}.png")
+    (root / "a" / "1.png").write_bytes((root / "a" / "1.png").read_bytes()[:30])  # cut mid-header
+    (root / "b" / "notes.jpg").write_text("not an image\n")
+    return root
+
+
+def test_skip_unreadable_leaves_out_and_names_the_bad_images(tmp_path):
+    from interpbench.data import load_source
+    from interpbench.errors import CorruptFileError
+
+    root = _folder_with_bad_images(tmp_path / "imgs")
+    plain = load_source(f"folder:{root}", n_images=100)
+    with pytest.raises(CorruptFileError, match="--skip-unreadable"):
+        [plain.image(i) for i in range(len(plain))]  # without the flag: today's clear error
+    src = load_source(f"folder:{root}", n_images=100, skip_unreadable=True)
+    assert sorted(Path(p).relative_to(root).as_posix() for p in src.skipped) == ["a/1.png", "b/notes.jpg"]
+    assert len(src) == 5 and [src.label(i) for i in range(5)] == [0, 0, 1, 1, 1]
+    assert all(src.image(i).size == (8, 8) for i in range(5))
+    assert src.identity != plain.identity  # caches never mix runs with different skips
+
+
+def test_evaluate_records_the_skipped_images(tmp_path, monkeypatch, capsys):
+    import json
+
+    root = _folder_with_bad_images(tmp_path / "imgs")
+    args = ["evaluate", "--model", "shapes:sae", "--dataset", f"folder:{root}", "--judge", "shapes:dense",
+            "--quiet", "--offline", "--bootstrap", "0", "--results", str(tmp_path / "results"),
+            "--cache-dir", str(tmp_path / "cache")]
+    code, err = run_cli(args, monkeypatch, capsys)
+    assert code == 4 and "not a readable image" in err and "--skip-unreadable" in err  # CorruptFileError
+    monkeypatch.setattr(sys, "argv", ["interpbench", *args, "--skip-unreadable"])
+    from interpbench.cli.main import main
+
+    main()
+    [path] = [p for p in (tmp_path / "results").rglob("*.json") if not p.name.endswith(".labels.json")]
+    record = json.loads(path.read_text())
+    assert record["dataset"]["skipped_unreadable"]["count"] == 2
+    assert {Path(p).name for p in record["dataset"]["skipped_unreadable"]["names"]} == {"1.png", "notes.jpg"}
+    assert record["metrics"]["n_images"] == 5 and record["settings"]["skip_unreadable"] is True

@@ -33,6 +33,9 @@ def evaluate(
     cf_scenes: Annotated[int | None, typer.Option(help="One-object Shapes scenes for counterfactual selectivity "
                                                   "(each rendered with 5 single-attribute edits); 0 skips it. "
                                                   "Default: min(200, n_images / 10).")] = None,
+    skip_unreadable: Annotated[bool, typer.Option("--skip-unreadable", help="Leave out images that cannot be "
+                                                  "decoded (folder:, table:, ...) instead of stopping at the "
+                                                  "first; their count and names go in the results.")] = False,
     no_zeroshot: Annotated[bool, typer.Option("--no-zeroshot", help="Skip zero-shot accuracy.")] = False,
     offline: Annotated[bool, typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -59,7 +62,7 @@ def evaluate(
         offline = True
     settings = EvalSettings(dataset=dataset, n_images=n_images, seed=seed, judge=judge, vocab=vocab,
                             template=template, zeroshot=not no_zeroshot, batch_size=batch_size,
-                            bootstrap=bootstrap, cf_scenes=cf_scenes)
+                            bootstrap=bootstrap, cf_scenes=cf_scenes, skip_unreadable=skip_unreadable)
     # Under torchrun: join the process group; each rank scores its shard, rank 0 writes.
     from interpbench.distributed import init_from_env, shutdown
 

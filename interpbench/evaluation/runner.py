@@ -44,6 +44,7 @@ class EvalSettings:
     batch_size: int = 256
     chunk_size: int = 1024
     bootstrap: int = DEFAULT_B  # B resamples for the 95% intervals (0: none); B and seed are in each interval
+    skip_unreadable: bool = False  # leave out images that cannot be decoded (file-based data); recorded
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -61,6 +62,8 @@ class EvalSettings:
         d = asdict(self)
         for k in ("batch_size", "chunk_size", "extra", "bootstrap"):
             d.pop(k)
+        if not self.skip_unreadable:  # absent unless used: older results keep their settings hash
+            d.pop("skip_unreadable")
         d["band"] = list(self.band)
         return d
 
@@ -95,7 +98,7 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     t0 = time.time()
     torch.manual_seed(settings.seed)
     rep = load_representation(spec, offline=ctx.offline)
-    source = load_source(settings.dataset, settings.n_images, settings.seed)
+    source = load_source(settings.dataset, settings.n_images, settings.seed, settings.skip_unreadable)
     steps.check_judge(source, settings)
     check_outputs(source, ctx)
     stage = StageTimer()
@@ -133,6 +136,8 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
                         "open_clip": package_version("open_clip_torch"), "clip_benchmark": package_version("clip-benchmark"),
                         "machine": platform.machine()},
     }
+    if settings.skip_unreadable:
+        record["dataset"]["skipped_unreadable"] = {"count": len(source.skipped), "names": list(source.skipped)}
     if cf_intervals:
         record.setdefault("intervals", {}).update(cf_intervals)
     return record, per_feature, steps.labels_for_record(labels)
