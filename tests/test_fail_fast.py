@@ -136,3 +136,26 @@ def test_evaluate_records_the_skipped_images(tmp_path, monkeypatch, capsys):
     assert record["dataset"]["skipped_unreadable"]["count"] == 2
     assert {Path(p).name for p in record["dataset"]["skipped_unreadable"]["names"]} == {"1.png", "notes.jpg"}
     assert record["metrics"]["n_images"] == 5 and record["settings"]["skip_unreadable"] is True
+
+
+def test_cache_projection_scales_the_first_chunk_and_refuses_a_full_disk(tmp_path):
+    """The projection is the first chunk's file size per item times the pending items; a
+    need beyond the disk's real free space is DiskFullError, one within it passes."""
+    import shutil
+
+    from test_resume import ToyImages, ToyRep
+
+    from interpbench.errors import DiskFullError
+    from interpbench.extraction.extract import check_room, extract_images, projected_cache
+
+    notes = []
+    cache = extract_images(ToyRep(), ToyImages(80), tmp_path, batch_size=4, chunk_size=8, num_workers=0,
+                           on_estimate=notes.append)
+    size0 = cache.path(0).stat().st_size
+    need, eta = projected_cache(cache, 0, list(range(1, 10)), seconds=2.0)
+    assert need == int(size0 / 8 * 72) and eta == pytest.approx(2.0 / 8 * 72)
+    assert len(notes) == 1 and "extracting 80 items" in notes[0] and "GB" in notes[0]  # 9 chunks pending >= 8
+    free = shutil.disk_usage(tmp_path).free
+    check_room(tmp_path, free // 2, "test")
+    with pytest.raises(DiskFullError, match="needs about .* GB more, but the disk has"):
+        check_room(tmp_path, free + 10**12, "the activation cache")

@@ -300,3 +300,13 @@ def test_real_full_disk_gives_disk_full_error_and_no_partial_file(tiny_tmpfs):
     leftovers = [p.name for p in tiny_tmpfs.rglob("*") if p.is_file() and p.name != "key.json"]
     assert leftovers == []
     assert ChunkedCache(tiny_tmpfs / "activations", {}, 1, 1).missing() == [0]  # the cache is still usable
+
+
+def test_a_cache_that_cannot_fit_stops_after_its_first_chunk(tiny_tmpfs):
+    """64 KiB of disk: the first ~17 KiB chunk fits, the projected ten do not; the run stops
+    there with DiskFullError instead of filling the disk, and the chunk it wrote is kept."""
+    rep = ToyRep(n_features=512, dim=8)
+    rep.w_feat = torch.full_like(rep.w_feat, 1.0)  # every feature active
+    with pytest.raises(DiskFullError, match="needs about .* GB more, but the disk has"):
+        extract_images(rep, ToyImages(40), tiny_tmpfs, batch_size=4, chunk_size=4, num_workers=0)
+    assert [p.name for p in tiny_tmpfs.rglob("chunk_*")] == ["chunk_000000.safetensors"]

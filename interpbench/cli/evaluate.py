@@ -68,7 +68,8 @@ def evaluate(
 
     shard, rank_device = init_from_env(device)
     ctx = RunContext(device=rank_device or resolve_device(device), cache_dir=cache_dir or default_cache(),
-                     offline=offline, results_dir=results if shard.is_main else None)
+                     offline=offline, results_dir=results if shard.is_main else None,
+                     note=_note if shard.is_main else None)
     records = []
     with progress_tasks(not quiet and shard.is_main) as task:
         ctx.task = task
@@ -80,3 +81,9 @@ def evaluate(
     shutdown()
     if shard.is_main:
         print_summary(records, verbose=verbose)
+
+
+def _note(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)  # beside the progress bars, not in the results on stdout

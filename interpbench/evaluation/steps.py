@@ -12,7 +12,7 @@ def extract(rep, source, settings, ctx):
     advance = ctx_task(ctx, f"extract {rep.meta.name}", len(source))
     return extract_images(rep, source, ctx.cache_dir, batch_size=settings.batch_size,
                           chunk_size=settings.chunk_size, device=ctx.device, progress=advance,
-                          shard=current_shard())
+                          shard=current_shard(), on_estimate=getattr(ctx, "note", None))
 
 
 def ctx_task(ctx, description, total):

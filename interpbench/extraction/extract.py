@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import torch
 
 from interpbench.data.base import ImageSource, TransformedImages
 from interpbench.distributed import Shard, gather_rows
+from interpbench.errors import DiskFullError
 from interpbench.extraction.cache import ChunkedCache, SparseRows, cat_csr, to_csr
 from interpbench.guards import check_finite, check_nonempty, check_nonnegative
 
@@ -141,11 +144,15 @@ def _check_features(rep, counts, cols, vals, first: int) -> None:
 
 def extract_images(rep, source: ImageSource, cache_root: Path, *, batch_size: int = 256, chunk_size: int = 1024,
                    device: str | torch.device = "cpu", num_workers: int | None = None,
-                   progress: Progress | None = None, shard: Shard | None = None) -> ChunkedCache:
+                   progress: Progress | None = None, shard: Shard | None = None,
+                   on_estimate: Callable[[str], None] | None = None) -> ChunkedCache:
     """Fill this shard's chunks of the image cache of (rep, source); returns the cache.
 
     Only missing chunks are computed; a second run reads everything from disk. With a
     shard of K ranks, the chunk size shrinks to at most ceil(N / K) so every rank has work.
+    After the first new chunk, the rest of the cache is projected from its file: a disk
+    without room for it stops the run (DiskFullError), and a long run gets the projected
+    size and time through `on_estimate`.
     """
     check_nonempty(len(source), f"data source {getattr(source, 'name', type(source).__name__)!r}",
                    "Check the data spec, the folder it points at and --n-images.")
@@ -163,7 +170,7 @@ def extract_images(rep, source: ImageSource, cache_root: Path, *, batch_size: in
         return cache
     rep.to(device)
     workers = default_workers(device) if num_workers is None else num_workers
-    buf, pending = _ChunkBuffer(), list(missing)
+    buf, pending, t0 = _ChunkBuffer(), list(missing), time.perf_counter()
     for images, idx in _loader(source, rep.transform, _batches(cache, missing, batch_size), workers, device):
         out = image_outputs(rep, images, device)
         sparse = sparse_rows(out.pop("features"))
@@ -172,9 +179,47 @@ def extract_images(rep, source: ImageSource, cache_root: Path, *, batch_size: in
         if progress:
             progress(len(idx))
         if int(idx[-1]) == cache.bounds(pending[0])[1] - 1:  # the chunk is complete: write it
-            cache.write(pending.pop(0), buf.tensors())
+            c = pending.pop(0)
+            cache.write(c, buf.tensors())
             buf = _ChunkBuffer()
+            if c == missing[0] and pending:
+                _after_first_chunk(cache, c, pending, time.perf_counter() - t0, on_estimate)
     return cache
+
+
+def projected_cache(cache: ChunkedCache, first: int, pending: list[int], seconds: float) -> tuple[int, float]:
+    """(bytes, seconds) the pending chunks will take, scaled by items from the first chunk's file."""
+    start, end = cache.bounds(first)
+    per_item_bytes, per_item_s = cache.path(first).stat().st_size / (end - start), seconds / (end - start)
+    items = sum(cache.bounds(c)[1] - cache.bounds(c)[0] for c in pending)
+    return int(per_item_bytes * items), per_item_s * items
+
+
+def check_room(folder: Path, need_bytes: int, what: str) -> None:
+    """DiskFullError, before the work, when `folder`'s disk has less free space than needed."""
+    free = shutil.disk_usage(folder).free
+    if need_bytes > free:
+        raise DiskFullError(folder, f"{what} needs about {need_bytes / 1e9:.2f} GB more, but the disk has "
+                                    f"{free / 1e9:.2f} GB free; stopped before filling it")
+
+
+def _after_first_chunk(cache, first, pending, seconds, on_estimate) -> None:
+    """Refuse a cache that cannot fit; tell a long run what it will cost (size and time)."""
+    need, eta = projected_cache(cache, first, pending, seconds)
+    n = cache.n_items
+    check_room(cache.dir, need, f"the activation cache of {n:,} items")
+    if on_estimate and len(pending) >= ESTIMATE_MIN_CHUNKS:
+        on_estimate(f"extracting {n:,} items: the cache will take about {need / 1e9:.2f} GB more in "
+                    f"{cache.dir}, and about {_duration(eta)} more at the first chunk's pace")
+
+
+ESTIMATE_MIN_CHUNKS = 8  # print the projection only for runs this long (about 8,000 images and up)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def owned_chunks(cache: ChunkedCache) -> list[int]:
