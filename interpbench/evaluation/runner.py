@@ -19,6 +19,7 @@ import torch
 import interpbench
 from interpbench.extraction.cache import default_cache_dir
 from interpbench.metrics.bootstrap import DEFAULT_B
+from interpbench.results.store import STAGES
 
 CF_SCENES = 200  # default counterfactual scenes at the default 2,000 images
 
@@ -151,9 +152,6 @@ def check_outputs(source, ctx: RunContext) -> None:
     check_writable_dir(ctx.cache_dir, "--cache-dir")
     if ctx.results_dir is not None:
         check_writable_dir(Path(ctx.results_dir) / slug(source.name), "--results")
-
-
-STAGES = ("extraction", "captions", "vocabulary", "metrics", "counterfactual", "intervals", "zeroshot")
 
 
 class StageTimer:
