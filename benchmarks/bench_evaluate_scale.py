@@ -7,8 +7,8 @@ Builds a random TopK SAE in the project's own format from a seed: 55,296 latents
 image embedding (so captions and the vocabulary go through it too). Then runs
 `python -m interpbench evaluate` on it as a subprocess, once per N, each with an empty cache,
 and prints per N: wall seconds, each stage's seconds (the results file's `timings`, where the
-installed interpbench writes them), peak resident memory of the subprocess (wait4's
-ru_maxrss), seconds per 1,000 images, and the ratios the scale targets name: peak-RSS growth
+installed interpbench writes them), its CPU seconds (user + system: steadier than wall
+time on a shared machine), peak resident memory of the subprocess (wait4's ru_maxrss), seconds per 1,000 images, and the ratios the scale targets name: peak-RSS growth
 from the smallest to each larger N (target <= 15% from 2,000 to 20,000), the intervals' share
 of the run (target <= 20% at 6,000) and, with --extraction, extraction throughput against a
 hand-written forward plus the SAE's encode (benchmarks/bench_extraction.py; target >= 0.8).
@@ -62,7 +62,7 @@ def run_evaluate(spec: str, n: int, work: Path, extra: list[str]) -> dict:
         raise SystemExit(f"evaluate at N={n} failed:\n{log[-4000:]}")
     [path] = [p for p in out.rglob("*.json") if not p.name.endswith((".features.json", ".labels.json"))][:1] or [None]
     record = json.loads(path.read_text()) if path else {}
-    return {"n": n, "wall_s": wall, "peak_rss_gb": usage.ru_maxrss / 1024 ** 2,
+    return {"n": n, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_gb": usage.ru_maxrss / 1024 ** 2,
             "timings": record.get("timings") or {}}
 
 
@@ -77,14 +77,15 @@ def extraction_ratio(spec: str, n: int) -> str:
 
 def print_table(rows: list[dict]) -> None:
     stages = [s for s in STAGES if any(s in r["timings"] for r in rows)]
-    head = ["N", "wall s", "s/1k img", "peak RSS GB", *[f"{s} s" for s in stages], "RSS growth", "intervals share"]
+    head = ["N", "wall s", "CPU s", "s/1k img", "peak RSS GB", *[f"{s} s" for s in stages], "RSS growth", "intervals share"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     base = rows[0]["peak_rss_gb"]
     for r in rows:
         t = r["timings"]
         share = f"{t['intervals'] / r['wall_s']:.0%}" if "intervals" in t else "–"
-        cells = [f"{r['n']:,}", f"{r['wall_s']:.0f}", f"{1000 * r['wall_s'] / r['n']:.1f}", f"{r['peak_rss_gb']:.2f}",
+        cells = [f"{r['n']:,}", f"{r['wall_s']:.0f}", f"{r['cpu_s']:.0f}", f"{1000 * r['wall_s'] / r['n']:.1f}",
+                 f"{r['peak_rss_gb']:.2f}",
                  *[f"{t[s]:.1f}" if s in t else "–" for s in stages],
                  f"{r['peak_rss_gb'] / base - 1:+.0%}", share]
         print("| " + " | ".join(cells) + " |")
@@ -117,7 +118,8 @@ def main() -> None:
         for n in ns:
             rows.append(run_evaluate(spec, n, work, args.evaluate_args.split()))
             r = rows[-1]
-            print(f"N={n}: {r['wall_s']:.0f} s, peak {r['peak_rss_gb']:.2f} GB, {r['timings']}", flush=True)
+            print(f"N={n}: {r['wall_s']:.0f} s wall, {r['cpu_s']:.0f} s CPU, peak {r['peak_rss_gb']:.2f} GB, "
+                  f"{r['timings']}", flush=True)
         print(f"load after: {os.getloadavg()}")
         print_table(rows)
         if args.extraction:
