@@ -102,9 +102,9 @@ class DiskFullError(InterpbenchError, OSError):
     kind = "disk full"
     fix = "Free disk space or point --cache-dir / --results at another disk, then run again."
 
-    def __init__(self, path: Path | str):
-        super().__init__(f"{path}: no space left on device while writing; nothing was written. "
-                         "Free disk space or point --cache-dir/--results elsewhere, then run again.")
+    def __init__(self, path: Path | str, problem: str = "no space left on device while writing; nothing was written"):
+        super().__init__(f"{path}: {problem}. Free disk space or point --cache-dir/--results elsewhere, "
+                         "then run again.")
 
 
 class NotFoundError(InterpbenchError, LookupError):

@@ -120,3 +120,34 @@ def remove_stale_tmp(folder: Path, older_than_s: float = 600.0) -> int:
                 p.unlink()
                 removed += 1
     return removed
+
+
+def check_writable_dir(folder: Path, option: str) -> Path:
+    """Create `folder` if needed and prove it writable, before any long work starts.
+
+    Checks os.access and then writes and removes a real probe file: root passes os.access
+    for any folder, and some file systems (read-only mounts, ACLs) refuse what it allows.
+    Raises ConfigError naming the option, the path and the reason; returns the folder."""
+    from interpbench.errors import ConfigError
+
+    folder = Path(folder)
+    fix = f"pass {option} a folder you can write to"
+    existing = folder
+    try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+    except PermissionError as exc:  # a parent folder that this user may not enter
+        raise ConfigError(f"{option} {folder}: no permission to reach {existing}; {fix}.") from exc
+    if not existing.is_dir():
+        raise ConfigError(f"{option} {folder}: {existing} is a file, not a folder, so nothing can be written "
+                          f"under it; {fix}.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {folder}: no permission to write in {existing}; {fix}.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe.", suffix=TMP_SUFFIX, dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise ConfigError(f"{option} {folder}: cannot write there ({exc.strerror or exc}); {fix}.") from exc
+    return folder

@@ -186,3 +186,15 @@ def test_feature_level_plots_draw_the_defined_features():
     for model, a in arrays.items():
         got = np.sort(data.loc[data["model"] == model, "clarity"].to_numpy())
         np.testing.assert_allclose(got, np.sort(a["clarity"][np.isfinite(a["clarity"])]))
+
+
+def test_csv_has_each_stage_seconds_from_the_results(tmp_path):
+    from interpbench.leaderboard.tables import csv_text
+    from interpbench.results.store import STAGES
+
+    rec = record("m", "sae", 0.2, 10.0, 0.5, 0.1)
+    rec["timings"] = dict(zip(STAGES, [1.5, 0.25, 0.0, 3.0, 2.0, 0.5, 7.75], strict=True))
+    rows = list(csv.DictReader(io.StringIO(csv_text([record_row(rec), record_row(record("n", "sae", 0.1, 1, 0.1, 0.1))],
+                                                    ("model",)))))
+    assert {s: float(rows[0][f"seconds_{s}"]) for s in STAGES} == rec["timings"]
+    assert all(rows[1][f"seconds_{s}"] == "" for s in STAGES)  # older results: no timings, empty cells

@@ -11,6 +11,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -300,3 +301,64 @@ def test_real_full_disk_gives_disk_full_error_and_no_partial_file(tiny_tmpfs):
     leftovers = [p.name for p in tiny_tmpfs.rglob("*") if p.is_file() and p.name != "key.json"]
     assert leftovers == []
     assert ChunkedCache(tiny_tmpfs / "activations", {}, 1, 1).missing() == [0]  # the cache is still usable
+
+
+def test_a_cache_that_cannot_fit_stops_after_its_first_chunk(tiny_tmpfs):
+    """64 KiB of disk: the first ~17 KiB chunk fits, the projected ten do not; the run stops
+    there with DiskFullError instead of filling the disk, and the chunk it wrote is kept."""
+    rep = ToyRep(n_features=512, dim=8)
+    rep.w_feat = torch.full_like(rep.w_feat, 1.0)  # every feature active
+    with pytest.raises(DiskFullError, match="needs about .* GB more, but the disk has"):
+        extract_images(rep, ToyImages(40), tiny_tmpfs, batch_size=4, chunk_size=4, num_workers=0)
+    assert [p.name for p in tiny_tmpfs.rglob("chunk_*")] == ["chunk_000000.safetensors"]
+
+
+_KILL_AT_STAGE = """
+import os, signal, sys
+from interpbench.evaluation import runner
+stop, argv = sys.argv[1], sys.argv[2:]
+run_stage = runner.StageTimer.__call__
+def kill_at(self, name, fn, *args):
+    if name == stop:  # the previous stages are done: die here, as a kill -9 would
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run_stage(self, name, fn, *args)
+runner.StageTimer.__call__ = kill_at
+sys.argv = ["interpbench", *argv]
+from interpbench.cli.main import main
+main()
+"""
+
+
+def _numbers(results: Path) -> dict:
+    """The results file without its timings: what a resumed run must reproduce exactly."""
+    import json
+
+    [path] = [p for p in results.rglob("*.json") if not p.name.endswith(".labels.json")]
+    record = json.loads(path.read_text())
+    for key in ("timing", "timings"):
+        record.pop(key)
+    return record
+
+
+@pytest.mark.slow
+def test_sigkill_at_each_stage_boundary_then_resume_equals_uninterrupted(tmp_path):
+    """kill -9 as the captions, metrics, counterfactual and interval stages start, each time
+    on the cache the previous killed run left; the final run equals an uninterrupted one."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+
+    def evaluate(stop: str, name: str):
+        args = ["evaluate", "--model", "shapes:sae", "--n-images", "96", "--bootstrap", "20", "--cf-scenes", "4",
+                "--quiet", "--offline", "--results", str(tmp_path / name), "--cache-dir", str(tmp_path / f"cache-{name}")]
+        return subprocess.run([sys.executable, "-c", _KILL_AT_STAGE, stop, *args], env=env, capture_output=True,
+                              text=True, timeout=1200)
+
+    reference = evaluate("none", "reference")
+    assert reference.returncode == 0, reference.stderr
+    for stage in ("captions", "metrics", "counterfactual", "intervals"):
+        killed = evaluate(stage, "resumed")
+        assert killed.returncode == -signal.SIGKILL, (stage, killed.stderr)
+        assert not list((tmp_path / "resumed").rglob("*.json")), stage  # nothing half-written
+    resumed = evaluate("none", "resumed")
+    assert resumed.returncode == 0, resumed.stderr
+    assert _numbers(tmp_path / "resumed") == _numbers(tmp_path / "reference")

@@ -26,8 +26,8 @@ def test_sparse_rows_round_trip_exact():
     assert counts.tolist() == (x != 0).sum(1).tolist()
     assert cols.dtype == torch.int32 and vals.numel() == int((x != 0).sum())
     buf = _ChunkBuffer()
-    buf.add({"features": x[:4], "embedding": torch.ones(4, 2)})
-    buf.add({"features": x[4:], "embedding": torch.zeros(3, 2)})
+    buf.add(sparse_rows(x[:4]), {"embedding": torch.ones(4, 2)})
+    buf.add(sparse_rows(x[4:]), {"embedding": torch.zeros(3, 2)})
     t = buf.tensors()
     assert torch.equal(from_csr(t["row_ptr"], t["col"], t["val"], x.shape[1]), x)
     assert torch.equal(t["embedding"], torch.cat([torch.ones(4, 2), torch.zeros(3, 2)]))
@@ -78,3 +78,18 @@ def test_a_rank_may_own_no_chunk(rep, tmp_path):
     src = load_source("shapes", n_images=1)
     idle = extract_images(rep, src, tmp_path, batch_size=4, shard=Shard(1, 2))
     assert idle.owned == [] and list(iter_image_chunks(idle, rep.n_features)) == []
+
+
+def test_sparse_rows_gather_any_rows_and_match_entries():
+    """Caption encodings are held as SparseRows: rows gathered in any order (the shuffled
+    pairs) equal the dense rows, and to_entries reads the same non-zeros as from dense."""
+    from interpbench.extraction.cache import SparseRows, to_csr
+    from interpbench.metrics.inputs import to_entries
+
+    x = _sparse_batch()
+    rows = SparseRows.concat([to_csr(x[:3]), to_csr(x[3:])], x.shape[1])
+    idx = torch.tensor([6, 0, 3, 3, 5])
+    assert torch.equal(rows.rows(idx), x[idx])
+    assert torch.equal(torch.cat(list(rows.blocks(4))), x)
+    a, b = to_entries(rows.to_torch(), "t", x.shape[1]), to_entries(x, "t", x.shape[1])
+    assert all(torch.equal(getattr(a, k), getattr(b, k)) for k in ("rows", "cols", "vals"))

@@ -66,8 +66,14 @@ class SAERepresentation:
         x = self.sae_input_images(images)
         z = self.sae.encode(x)
         recon = self.sae.decode(z, x)
-        return {"sae_input": x.reshape(-1, x.shape[-1]), "sae_recon": recon.reshape(-1, recon.shape[-1]),
-                "features": self.pool(z)}
+        out = {"sae_input": x.reshape(-1, x.shape[-1]), "sae_recon": recon.reshape(-1, recon.shape[-1]),
+               "features": self.pool(z)}
+        if self._final_embedding_site():
+            # At the final embedding the SAE's input is the image embedding and its reconstruction
+            # is the embedding with the SAE in place: one tower forward gives all of it (a separate
+            # encode_image_embedding and encode_image_reconstructed would run the tower twice more).
+            out.update(embedding=x, reconstructed=recon)
+        return out
 
     @torch.inference_mode()
     def encode_text_features(self, texts):

@@ -33,9 +33,14 @@ def evaluate(
     cf_scenes: Annotated[int | None, typer.Option(help="One-object Shapes scenes for counterfactual selectivity "
                                                   "(each rendered with 5 single-attribute edits); 0 skips it. "
                                                   "Default: min(200, n_images / 10).")] = None,
+    skip_unreadable: Annotated[bool, typer.Option("--skip-unreadable", help="Leave out images that cannot be "
+                                                  "decoded (folder:, table:, ...) instead of stopping at the "
+                                                  "first; their count and names go in the results.")] = False,
     no_zeroshot: Annotated[bool, typer.Option("--no-zeroshot", help="Skip zero-shot accuracy.")] = False,
     offline: Annotated[bool, typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print each model's seconds per stage "
+                                          "(extraction, captions, vocabulary, metrics, ...).")] = False,
 ):
     """Evaluate sparse representations and write one results JSON per (model, data set)."""
     import os
@@ -57,13 +62,14 @@ def evaluate(
         offline = True
     settings = EvalSettings(dataset=dataset, n_images=n_images, seed=seed, judge=judge, vocab=vocab,
                             template=template, zeroshot=not no_zeroshot, batch_size=batch_size,
-                            bootstrap=bootstrap, cf_scenes=cf_scenes)
+                            bootstrap=bootstrap, cf_scenes=cf_scenes, skip_unreadable=skip_unreadable)
     # Under torchrun: join the process group; each rank scores its shard, rank 0 writes.
     from interpbench.distributed import init_from_env, shutdown
 
     shard, rank_device = init_from_env(device)
     ctx = RunContext(device=rank_device or resolve_device(device), cache_dir=cache_dir or default_cache(),
-                     offline=offline)
+                     offline=offline, results_dir=results if shard.is_main else None,
+                     note=_note if shard.is_main else None)
     records = []
     with progress_tasks(not quiet and shard.is_main) as task:
         ctx.task = task
@@ -74,4 +80,10 @@ def evaluate(
                 records.append((record, path))
     shutdown()
     if shard.is_main:
-        print_summary(records)
+        print_summary(records, verbose=verbose)
+
+
+def _note(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)  # beside the progress bars, not in the results on stdout

@@ -52,8 +52,17 @@ def _shapes(spec: str, name: str, split: str, n_images: int, seed: int) -> Image
                         config=ShapesConfig(spurious=name == "shapes-spurious"))
 
 
-def load_source(spec: str = "shapes", n_images: int = 2000, seed: int = 0) -> ImageSource:
-    """The source for a data spec; file-based sources use a seeded subset of n_images items."""
+def load_source(spec: str = "shapes", n_images: int = 2000, seed: int = 0,
+                skip_unreadable: bool = False) -> ImageSource:
+    """The source for a data spec; file-based sources use a seeded subset of n_images items.
+    With skip_unreadable, the images of a file-based source that cannot be decoded are left
+    out and listed in `source.skipped` (rendered sources have none)."""
+    source = _load_source(spec, n_images, seed)
+    source.skipped = source.drop_unreadable() if skip_unreadable and hasattr(source, "drop_unreadable") else []
+    return source
+
+
+def _load_source(spec: str, n_images: int, seed: int) -> ImageSource:
     name, _, rest = spec.partition(":")
     if name in ("shapes", "shapes-spurious"):
         return _shapes(spec, name, rest, n_images, seed)

@@ -57,7 +57,8 @@ def open_image(data: bytes | Path, where: str) -> Image.Image:
     except FileNotFoundError as exc:
         raise MissingFileError(where, "an image file", "check the path in the data set, or re-create it") from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise CorruptFileError(where, f"not a readable image ({exc})", "re-create or remove this image") from exc
+        raise CorruptFileError(where, f"not a readable image ({exc})", "re-create or remove this image (or "
+                               "pass --skip-unreadable to evaluate without the unreadable images)") from exc
 
 
 def choose_subset(n_total: int, n_images: int, seed: int, what: str) -> np.ndarray:
@@ -110,6 +111,26 @@ class IndexedSource:
             bad = have.index(False)
             raise CorruptFileError(str(self.items[bad].where), "this item has no caption but others do",
                                    "give every image a caption, or none")
+
+    def drop_unreadable(self) -> list[str]:
+        """Decode every chosen image once and drop those that fail (missing, truncated, not an
+        image); returns their names. The subset is not refilled, and what was skipped enters
+        the identity, so caches and results never mix runs with different skips."""
+        keep, skipped = [], []
+        for item in self.items:
+            try:
+                self._read(item)
+            except (CorruptFileError, MissingFileError):
+                skipped.append(str(item.where))
+            else:
+                keep.append(item)
+        if not keep:
+            raise EmptyDatasetError(f"{self.name}: none of the {len(self.items)} chosen images is readable; "
+                                    f"the first is {skipped[0]}. Check the files and their format.")
+        if skipped:
+            self.items = keep
+            self.identity = {**self.identity, "n_images": len(keep), "skipped_unreadable": digest(skipped)}
+        return skipped
 
     def __len__(self) -> int:
         return len(self.items)

@@ -60,7 +60,7 @@ def evaluated_record(spec: str, settings, ctx, results_dir: Path) -> dict:
         write_result(results_dir, rec, per_feature, labels)
         record = find_record(results_dir, specs, settings.record())
     if not record.get("cards_file"):
-        source = load_source(settings.dataset, settings.n_images, settings.seed)
+        source = load_source(settings.dataset, settings.n_images, settings.seed, settings.skip_unreadable)
         cache = steps.extract(rep, source, settings, ctx)  # a cache hit: evaluation filled it
         record = write_cards(record, card_activations(cache, rep.n_features))
     return record

@@ -19,6 +19,7 @@ import torch
 import interpbench
 from interpbench.extraction.cache import default_cache_dir
 from interpbench.metrics.bootstrap import DEFAULT_B
+from interpbench.results.store import STAGES
 
 CF_SCENES = 200  # default counterfactual scenes at the default 2,000 images
 
@@ -44,6 +45,7 @@ class EvalSettings:
     batch_size: int = 256
     chunk_size: int = 1024
     bootstrap: int = DEFAULT_B  # B resamples for the 95% intervals (0: none); B and seed are in each interval
+    skip_unreadable: bool = False  # leave out images that cannot be decoded (file-based data); recorded
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -61,6 +63,8 @@ class EvalSettings:
         d = asdict(self)
         for k in ("batch_size", "chunk_size", "extra", "bootstrap"):
             d.pop(k)
+        if not self.skip_unreadable:  # absent unless used: older results keep their settings hash
+            d.pop("skip_unreadable")
         d["band"] = list(self.band)
         return d
 
@@ -71,6 +75,8 @@ class RunContext:
     cache_dir: Path
     offline: bool = False
     task: Callable | None = None  # task(description, total) -> advance(n) for progress bars
+    results_dir: Path | None = None  # where the CLI writes results: checked before the first forward pass
+    note: Callable[[str], None] | None = None  # prints a line for the user (estimates), or None: silent
 
 
 def resolve_device(device: str) -> torch.device:
@@ -93,24 +99,27 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     t0 = time.time()
     torch.manual_seed(settings.seed)
     rep = load_representation(spec, offline=ctx.offline)
-    source = load_source(settings.dataset, settings.n_images, settings.seed)
+    source = load_source(settings.dataset, settings.n_images, settings.seed, settings.skip_unreadable)
     steps.check_judge(source, settings)
     steps.check_judge_is_not_the_model(rep, settings, ctx)
+    check_outputs(source, ctx)
+    stage = StageTimer()
     # Read before extraction, so a missing vocabulary fails in seconds rather than after minutes.
-    words = steps.vocab_words(settings) if rep.meta.has_text else None
-    cache = steps.extract(rep, source, settings, ctx)
-    judge = steps.judge_embeddings(source, settings, ctx)
-    labels = steps.vocabulary_labels(rep, words, settings, ctx)
-    text_feats = steps.caption_features(rep, source, settings, ctx)
-    metrics, per_feature, extras = steps.run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx)
-    cf_metrics, cf_intervals, cf_per_feature = counterfactual_selectivity_step(rep, source, labels, per_feature,
-                                                                               settings, ctx)
+    words = stage("vocabulary", steps.vocab_words, settings) if rep.meta.has_text else None
+    cache = stage("extraction", steps.extract, rep, source, settings, ctx)
+    judge = stage("extraction", steps.judge_embeddings, source, settings, ctx)
+    labels = stage("vocabulary", steps.vocabulary_labels, rep, words, settings, ctx)
+    text_feats = stage("captions", steps.caption_features, rep, source, settings, ctx)
+    metrics, per_feature, extras = stage("metrics", steps.run_suite, rep, source, cache, judge, labels, text_feats,
+                                         settings, ctx)
+    cf_metrics, cf_intervals, cf_per_feature = stage("counterfactual", counterfactual_selectivity_step, rep, source,
+                                                     labels, per_feature, settings, ctx)
     metrics.update(cf_metrics)
     per_feature.update(cf_per_feature)
     if settings.zeroshot:
-        metrics.update(steps.zeroshot(rep, source, cache, settings, ctx))
+        metrics.update(stage("zeroshot", steps.zeroshot, rep, source, cache, settings, ctx))
     # intervals of the same numbers, from the cached rows (no second model pass)
-    intervals = steps.intervals(rep, source, cache, judge, labels, text_feats, settings, ctx)
+    intervals = stage("intervals", steps.intervals, rep, source, cache, judge, labels, text_feats, settings, ctx)
     record = {
         "schema_version": 1,
         "interpbench_version": interpbench.__version__,
@@ -123,14 +132,45 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
         "intervals": {**intervals, **extras["intervals"]},
         "controls": extras["controls"],  # control name -> {metric key: value}, e.g. "shuffled_pairs"
         "timing": {"wall_time_s": round(time.time() - t0, 2)},
+        "timings": stage.record(),  # seconds per stage: where the time (and a GPU's time) goes
         "device": str(ctx.device),
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
                         "open_clip": package_version("open_clip_torch"), "clip_benchmark": package_version("clip-benchmark"),
                         "machine": platform.machine()},
     }
+    if settings.skip_unreadable:
+        record["dataset"]["skipped_unreadable"] = {"count": len(source.skipped), "names": list(source.skipped)}
     if cf_intervals:
         record.setdefault("intervals", {}).update(cf_intervals)
     return record, per_feature, steps.labels_for_record(labels)
+
+
+def check_outputs(source, ctx: RunContext) -> None:
+    """Every folder the run writes to is writable, before minutes of extraction are spent."""
+    from interpbench.ioutils import check_writable_dir
+    from interpbench.results.store import slug
+
+    check_writable_dir(ctx.cache_dir, "--cache-dir")
+    if ctx.results_dir is not None:
+        check_writable_dir(Path(ctx.results_dir) / slug(source.name), "--results")
+
+
+class StageTimer:
+    """stage(name, fn, *args) runs fn and adds its wall seconds to `name`; a stage that
+    did not run (no text side, no zero-shot) is recorded as 0."""
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+
+    def __call__(self, name: str, fn, *args):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.seconds[name] += time.perf_counter() - t0
+
+    def record(self) -> dict[str, float]:
+        return {k: round(v, 2) for k, v in self.seconds.items()}
 
 
 def package_version(pkg: str) -> str:

@@ -12,7 +12,7 @@ def extract(rep, source, settings, ctx):
     advance = ctx_task(ctx, f"extract {rep.meta.name}", len(source))
     return extract_images(rep, source, ctx.cache_dir, batch_size=settings.batch_size,
                           chunk_size=settings.chunk_size, device=ctx.device, progress=advance,
-                          shard=current_shard())
+                          shard=current_shard(), on_estimate=getattr(ctx, "note", None))
 
 
 def ctx_task(ctx, description, total):
@@ -86,8 +86,9 @@ def vocabulary_labels(rep, words: list[str] | None, settings, ctx) -> dict | Non
     advance = ctx_task(ctx, f"encode vocabulary ({len(words)} words)", len(words))
     word_feats = encode_vocab(rep.encode_text_features, words, ctx.cache_dir,
                               {"model": rep.meta.fingerprint, "spec": rep.meta.spec, "what": "features"},
-                              template=settings.template, progress=advance)
-    return {"words": words, "labels": top_k_words(word_feats, k=settings.top_k_words, n_features=rep.n_features)}
+                              template=settings.template, rows=True, progress=advance)
+    return {"words": words, "labels": top_k_words(word_feats.blocks(4096), k=settings.top_k_words,
+                                                  n_features=rep.n_features)}
 
 
 def vocab_judge(labels, settings, ctx, source=None) -> torch.Tensor | None:
@@ -107,15 +108,15 @@ def vocab_judge(labels, settings, ctx, source=None) -> torch.Tensor | None:
                         template=settings.template, sparse=False)
 
 
-def caption_features(rep, source, settings, ctx) -> torch.Tensor | None:
-    """[N, F] text features of each image's first caption (paired data), or None."""
+def caption_features(rep, source, settings, ctx):
+    """[N, F] text features of each image's first caption (paired data) as SparseRows, or None."""
     if not rep.meta.has_text or source.captions(0) is None:
         return None
     captions = [source.captions(i)[0] for i in range(len(source))]
     advance = ctx_task(ctx, "encode captions", len(captions))
     return encode_texts_cached(rep.encode_text_features, captions, ctx.cache_dir,
                                {"model": rep.meta.fingerprint, "spec": rep.meta.spec, "data": source.identity,
-                                "what": "caption-features"}, progress=advance)
+                                "what": "caption-features"}, rows=True, progress=advance)
 
 
 def suite_config(settings):
@@ -148,8 +149,8 @@ def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
             concepts = torch.stack([torch.from_numpy(source.concepts(int(i))) for i in idx]).float()
         suite.update_images(feats, judge[idx], idx, concepts=concepts)
         if text_feats is not None:
-            shuffled = None if perm is None else tuple(text_feats[torch.from_numpy(p[idx.numpy()])] for p in perm)
-            suite.update_pairs(feats, text_feats[idx], shuffled=shuffled, ids=idx)
+            shuffled = None if perm is None else tuple(text_feats.rows(torch.from_numpy(p[idx.numpy()])) for p in perm)
+            suite.update_pairs(feats, text_feats.rows(idx), shuffled=shuffled, ids=idx)
         if "sae_input" in t:
             suite.update_reconstruction(t["sae_input"], t["sae_recon"], feats)
         advance(len(idx))
@@ -269,7 +270,7 @@ def _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, setting
 
     inputs = IntervalInputs(features=_all_entries(cache, rep.n_features, cfg.nonnegative), judge_unit=_unit(judge))
     if text_feats is not None:
-        inputs.text_features = to_entries(text_feats, "text_features", rep.n_features, cfg.nonnegative)
+        inputs.text_features = to_entries(text_feats.to_torch(), "text_features", rep.n_features, cfg.nonnegative)
     vjudge = vocab_judge(labels, settings, ctx, source)  # read back from the text cache
     if vjudge is not None:
         inputs.label_text_judge = label_text_from_vocab(labels["labels"], vjudge)

@@ -14,7 +14,13 @@ def _fmt(v) -> str:
     return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
 
 
-def print_summary(records) -> None:
+def stage_line(record) -> str:
+    """'extraction 41.2 s, captions 3.0 s, ...' from a results record's `timings`."""
+    timings = record.get("timings") or {}
+    return ", ".join(f"{k} {v:.1f} s" for k, v in timings.items() if v) or "no stage timings recorded"
+
+
+def print_summary(records, verbose: bool = False) -> None:
     from rich.table import Table
 
     from interpbench.console import output_console
@@ -31,3 +37,5 @@ def print_summary(records) -> None:
     console.print(table)
     for record, path in records:
         console.print(f"wrote {path}  ({record['timing']['wall_time_s']:.1f} s)")
+        if verbose:
+            console.print(f"  stages: {stage_line(record)}", highlight=False)

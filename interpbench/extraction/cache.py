@@ -48,12 +48,69 @@ def to_csr(dense: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"row_ptr": row_ptr, "col": cols.to(torch.int32), "val": dense[rows, cols].contiguous()}
 
 
+def cat_csr(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack CSR blocks (row_ptr, col, val) row-wise; the dtypes of to_csr."""
+    ptrs, offset = [torch.zeros(1, dtype=torch.int64)], 0
+    for p in parts:
+        ptrs.append(p["row_ptr"][1:].long() + offset)
+        offset += int(p["row_ptr"][-1])
+    return {"row_ptr": torch.cat(ptrs), "col": torch.cat([p["col"] for p in parts]),
+            "val": torch.cat([p["val"] for p in parts])}
+
+
 def from_csr(row_ptr: torch.Tensor, col: torch.Tensor, val: torch.Tensor, n_cols: int) -> torch.Tensor:
     n_rows = row_ptr.numel() - 1
     rows = torch.repeat_interleave(torch.arange(n_rows), row_ptr[1:] - row_ptr[:-1])
     out = torch.zeros(n_rows, n_cols, dtype=val.dtype)
     out[rows, col.long()] = val
     return out
+
+
+class SparseRows:
+    """An [n_rows, n_cols] matrix held as CSR (row_ptr, col, val): N caption encodings of an
+    SAE at 55,296 features are 0.2 GB per 1,000 rows dense, a few MB this way."""
+
+    def __init__(self, row_ptr: torch.Tensor, col: torch.Tensor, val: torch.Tensor, n_cols: int):
+        self.row_ptr, self.col, self.val, self.n_cols = row_ptr.long(), col.long(), val, int(n_cols)
+
+    @classmethod
+    def concat(cls, parts: list[dict[str, torch.Tensor]], n_cols: int) -> SparseRows:
+        """Stack CSR blocks (dicts of row_ptr, col, val) in order."""
+        t = cat_csr(parts)
+        return cls(t["row_ptr"], t["col"], t["val"], n_cols)
+
+    def row_block(self, start: int, end: int) -> torch.Tensor:
+        return self.rows(torch.arange(start, end))
+
+    def blocks(self, size: int):
+        """Dense [<= size, n_cols] blocks of consecutive rows, in order."""
+        for start in range(0, len(self), size):
+            yield self.row_block(start, min(len(self), start + size))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.row_ptr.numel() - 1, self.n_cols
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def rows(self, idx) -> torch.Tensor:
+        """Dense [len(idx), n_cols] of the chosen rows, in the order given."""
+        idx = torch.as_tensor(idx, dtype=torch.int64)
+        starts, counts = self.row_ptr[idx], self.row_ptr[idx + 1] - self.row_ptr[idx]
+        which = torch.repeat_interleave(torch.arange(idx.numel()), counts)
+        pos = torch.repeat_interleave(starts - torch.cumsum(counts, 0) + counts, counts) + torch.arange(int(counts.sum()))
+        out = torch.zeros(idx.numel(), self.n_cols, dtype=self.val.dtype)
+        out[which, self.col[pos]] = self.val[pos]
+        return out
+
+    def to_torch(self) -> torch.Tensor:
+        """The same matrix as a torch sparse CSR tensor (what metrics.inputs.to_entries reads)."""
+        import warnings
+
+        with warnings.catch_warnings():  # torch's "CSR support is in beta" notice: nothing to act on
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+            return torch.sparse_csr_tensor(self.row_ptr, self.col, self.val, self.shape, check_invariants=False)
 
 
 def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:

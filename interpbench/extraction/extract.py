@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,7 +21,8 @@ import torch
 
 from interpbench.data.base import ImageSource, TransformedImages
 from interpbench.distributed import Shard, gather_rows
-from interpbench.extraction.cache import ChunkedCache, to_csr
+from interpbench.errors import DiskFullError
+from interpbench.extraction.cache import ChunkedCache, SparseRows, cat_csr, to_csr
 from interpbench.guards import check_finite, check_nonempty, check_nonnegative
 
 Progress = Callable[[int], None]  # called with the number of items just finished
@@ -65,8 +68,11 @@ def image_outputs(rep, images: torch.Tensor, device) -> dict[str, torch.Tensor]:
             # input and reconstruction, which are not cached, so their FVU is not reported.
             if sae["sae_input"].shape[0] == images.shape[0]:
                 out.update(sae_input=sae["sae_input"], sae_recon=sae["sae_recon"])
-            out["zs_embedding"] = rep.encode_image_reconstructed(images).float()
-            emb = rep.encode_image_embedding(images)
+            emb = sae.get("embedding")
+            recon = sae.get("reconstructed")
+            if emb is None:  # a hook inside the tower: the embedding needs forwards of its own
+                emb, recon = rep.encode_image_embedding(images), rep.encode_image_reconstructed(images)
+            out["zs_embedding"] = recon.float()
         else:
             emb = rep.encode_image_embedding(images)
             out["features"] = _features(rep, images, emb).float()
@@ -102,8 +108,8 @@ class _ChunkBuffer:
     def __init__(self):
         self.counts, self.cols, self.vals, self.dense = [], [], [], {}
 
-    def add(self, out: dict[str, torch.Tensor]) -> None:
-        counts, cols, vals = sparse_rows(out.pop("features"))
+    def add(self, sparse: tuple[torch.Tensor, torch.Tensor, torch.Tensor], out: dict[str, torch.Tensor]) -> None:
+        counts, cols, vals = sparse
         self.counts.append(counts)
         self.cols.append(cols)
         self.vals.append(vals)
@@ -118,20 +124,35 @@ class _ChunkBuffer:
         return {**csr, **{k: torch.cat(v) for k, v in self.dense.items()}}
 
 
-def _check(rep, out, first: int) -> None:
+def _check(rep, out, sparse, first: int) -> None:
     for name, t in out.items():
         check_finite(t, f"{rep.meta.name}: image {name}", first_index=first)
-    if rep.meta.nonnegative:
-        check_nonnegative(out["features"], f"{rep.meta.name}: image features", first_index=first)
+    _check_features(rep, *sparse, first)
+
+
+def _check_features(rep, counts, cols, vals, first: int) -> None:
+    """Finiteness and sign of the features, on their non-zeros only: the zeros of a [B, F]
+    batch pass both checks, and scanning them cost more than the SAE's encode at F = 55,296."""
+    nonfinite = ~torch.isfinite(vals)
+    negative = vals < 0 if rep.meta.nonnegative else torch.zeros_like(nonfinite)
+    for bad, guard in ((nonfinite, check_finite), (negative, check_nonnegative)):
+        if bool(bad.any()):
+            rows = torch.repeat_interleave(torch.arange(counts.numel()), counts)
+            r = int(rows[bad][0])  # the first offending image; the guard names it and its value
+            guard(vals[rows == r][None], f"{rep.meta.name}: image features", first_index=first + r)
 
 
 def extract_images(rep, source: ImageSource, cache_root: Path, *, batch_size: int = 256, chunk_size: int = 1024,
                    device: str | torch.device = "cpu", num_workers: int | None = None,
-                   progress: Progress | None = None, shard: Shard | None = None) -> ChunkedCache:
+                   progress: Progress | None = None, shard: Shard | None = None,
+                   on_estimate: Callable[[str], None] | None = None) -> ChunkedCache:
     """Fill this shard's chunks of the image cache of (rep, source); returns the cache.
 
     Only missing chunks are computed; a second run reads everything from disk. With a
     shard of K ranks, the chunk size shrinks to at most ceil(N / K) so every rank has work.
+    After the first new chunk, the rest of the cache is projected from its file: a disk
+    without room for it stops the run (DiskFullError), and a long run gets the projected
+    size and time through `on_estimate`.
     """
     check_nonempty(len(source), f"data source {getattr(source, 'name', type(source).__name__)!r}",
                    "Check the data spec, the folder it points at and --n-images.")
@@ -149,17 +170,56 @@ def extract_images(rep, source: ImageSource, cache_root: Path, *, batch_size: in
         return cache
     rep.to(device)
     workers = default_workers(device) if num_workers is None else num_workers
-    buf, pending = _ChunkBuffer(), list(missing)
+    buf, pending, t0 = _ChunkBuffer(), list(missing), time.perf_counter()
     for images, idx in _loader(source, rep.transform, _batches(cache, missing, batch_size), workers, device):
         out = image_outputs(rep, images, device)
-        _check(rep, out, int(idx[0]))
-        buf.add(out)
+        sparse = sparse_rows(out.pop("features"))
+        _check(rep, out, sparse, int(idx[0]))
+        buf.add(sparse, out)
         if progress:
             progress(len(idx))
         if int(idx[-1]) == cache.bounds(pending[0])[1] - 1:  # the chunk is complete: write it
-            cache.write(pending.pop(0), buf.tensors())
+            c = pending.pop(0)
+            cache.write(c, buf.tensors())
             buf = _ChunkBuffer()
+            if c == missing[0] and pending:
+                _after_first_chunk(cache, c, pending, time.perf_counter() - t0, on_estimate)
     return cache
+
+
+def projected_cache(cache: ChunkedCache, first: int, pending: list[int], seconds: float) -> tuple[int, float]:
+    """(bytes, seconds) the pending chunks will take, scaled by items from the first chunk's file."""
+    start, end = cache.bounds(first)
+    per_item_bytes, per_item_s = cache.path(first).stat().st_size / (end - start), seconds / (end - start)
+    items = sum(cache.bounds(c)[1] - cache.bounds(c)[0] for c in pending)
+    return int(per_item_bytes * items), per_item_s * items
+
+
+def check_room(folder: Path, need_bytes: int, what: str) -> None:
+    """DiskFullError, before the work, when `folder`'s disk has less free space than needed."""
+    free = shutil.disk_usage(folder).free
+    if need_bytes > free:
+        raise DiskFullError(folder, f"{what} needs about {need_bytes / 1e9:.2f} GB more, but the disk has "
+                                    f"{free / 1e9:.2f} GB free; stopped before filling it")
+
+
+def _after_first_chunk(cache, first, pending, seconds, on_estimate) -> None:
+    """Refuse a cache that cannot fit; tell a long run what it will cost (size and time)."""
+    need, eta = projected_cache(cache, first, pending, seconds)
+    n = cache.n_items
+    check_room(cache.dir, need, f"the activation cache of {n:,} items")
+    if on_estimate and len(pending) >= ESTIMATE_MIN_CHUNKS:
+        on_estimate(f"extracting {n:,} items: the cache will take about {need / 1e9:.2f} GB more in "
+                    f"{cache.dir}, and about {_duration(eta)} more at the first chunk's pace")
+
+
+ESTIMATE_MIN_CHUNKS = 8  # print the projection only for runs this long (about 8,000 images and up)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def owned_chunks(cache: ChunkedCache) -> list[int]:
@@ -194,8 +254,9 @@ def cache_rows(cache: ChunkedCache, name: str) -> torch.Tensor:
 
 def encode_texts_cached(encode: Callable[[list[str]], torch.Tensor], texts: list[str], cache_root: Path, key: dict,
                         *, batch_size: int = 512, chunk_size: int = 4096, sparse: bool = True,
-                        progress: Progress | None = None) -> torch.Tensor:
-    """Encode a list of texts through `encode`, chunk-cached under `key`; returns [len(texts), F]."""
+                        rows: bool = False, progress: Progress | None = None) -> torch.Tensor | SparseRows:
+    """Encode a list of texts through `encode`, chunk-cached under `key`; returns [len(texts), F]
+    dense, or with `rows` (sparse caches only) as SparseRows, never dense in memory."""
     cache = ChunkedCache(Path(cache_root) / "texts", {**key, "kind": "texts", "n_texts": len(texts),
                                                       "sparse": sparse}, len(texts), chunk_size)
     out = []
@@ -203,18 +264,24 @@ def encode_texts_cached(encode: Callable[[list[str]], torch.Tensor], texts: list
         start, end = cache.bounds(c)
         chunk = cache.read(c)
         if chunk is None:
-            parts = []
-            for i in range(start, end, batch_size):
-                t = encode(texts[i:min(end, i + batch_size)]).float().cpu()
-                check_finite(t, f"text encodings ({key.get('spec', '')})", first_index=i)
-                parts.append(t)
-                if progress:
-                    progress(len(parts[-1]))
-            dense = torch.cat(parts)
-            chunk = cache.write(c, to_csr(dense) | {"n_cols": torch.tensor([dense.shape[1]])} if sparse
-                                else {"dense": dense})
+            chunk = cache.write(c, _encode_chunk(encode, texts[start:end], start, batch_size, sparse, key, progress))
         elif progress:
             progress(end - start)
         t = chunk.tensors
-        out.append(chunk.features(int(t["n_cols"][0])) if sparse else t["dense"])
-    return torch.cat(out)
+        out.append(t if rows else chunk.features(int(t["n_cols"][0])) if sparse else t["dense"])
+    return SparseRows.concat(out, int(out[0]["n_cols"][0])) if rows else torch.cat(out)
+
+
+def _encode_chunk(encode, texts, first: int, batch_size: int, sparse: bool, key: dict, progress) -> dict:
+    """One text-cache chunk; sparse encodings go to CSR batch by batch, so a chunk of 4,096
+    texts never exists dense (0.9 GB at 55,296 features)."""
+    parts = []
+    for i in range(0, len(texts), batch_size):
+        t = encode(texts[i:i + batch_size]).float().cpu()
+        check_finite(t, f"text encodings ({key.get('spec', '')})", first_index=first + i)
+        parts.append(to_csr(t) | {"n_cols": t.shape[1]} if sparse else t)
+        if progress:
+            progress(t.shape[0])
+    if not sparse:
+        return {"dense": torch.cat(parts)}
+    return cat_csr(parts) | {"n_cols": torch.tensor([parts[0]["n_cols"]])}

@@ -52,7 +52,8 @@ def open_session(record: dict) -> Session:
                            f"{record['model']['spec']}` adds it (interpbench.evaluation.cards.evaluated_record)")
     stored = acts.StoredActivations.from_arrays(arrays, record["cards_file"])
     settings = record["settings"]
-    source = load_source(record["dataset"]["spec"], settings["n_images"], settings["seed"])
+    source = load_source(record["dataset"]["spec"], settings["n_images"], settings["seed"],
+                         settings.get("skip_unreadable", False))  # the same images the run scored
     mean_act, fire_count = acts.feature_stats(stored, settings["tau"])
     return Session(source, stored, record, load_labels(record), load_per_feature(record), mean_act, fire_count)
 

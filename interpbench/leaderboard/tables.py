@@ -17,7 +17,7 @@ import csv
 import io
 
 from interpbench.leaderboard.columns import COLUMNS, DOCS_URL
-from interpbench.results.store import settings_hash
+from interpbench.results.store import STAGES, settings_hash
 
 ID_FIELDS = ("model", "kind", "dataset", "judge", "n_images", "settings")
 METHOD_WORDS = {"bootstrap-images": "over images", "bootstrap-features": "over features",
@@ -56,7 +56,7 @@ def record_row(record: dict) -> dict:
     row = {"model": record["model"]["spec"], "kind": record["model"].get("kind", ""),
            "dataset": record["dataset"]["name"], "judge": str(settings.get("judge", "")),
            "n_images": settings.get("n_images"), "settings": settings_hash(settings),
-           "control": control_text(record), "_iv": {}}
+           "control": control_text(record), "_iv": {}, "timings": record.get("timings") or {}}
     for c in COLUMNS:
         row[c.key] = c.value(record["metrics"])
         iv = column_interval(record, c)
@@ -195,9 +195,12 @@ def csv_text(rows: list[dict], id_fields: tuple[str, ...], controls: list[dict] 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["rank", *id_fields, "control",
-                     *[k for c in COLUMNS for k in (c.key, f"{c.key}_lo", f"{c.key}_hi")]])
+                     *[k for c in COLUMNS for k in (c.key, f"{c.key}_lo", f"{c.key}_hi")],
+                     *[f"seconds_{s}" for s in STAGES]])  # where each run's time went
     for rank, r in [(i, r) for i, r in enumerate(rows, 1)] + [("", r) for r in controls or []]:
         metrics = ["" if r.get(k) is None else repr(r[k]) for c in COLUMNS
                    for k in (c.key, f"{c.key}_lo", f"{c.key}_hi")]
-        writer.writerow([rank, *[r[f] for f in id_fields], r.get("control", ""), *metrics])
+        timings = r.get("timings") or {}
+        writer.writerow([rank, *[r[f] for f in id_fields], r.get("control", ""), *metrics,
+                         *[timings.get(s, "") for s in STAGES]])
     return buf.getvalue()

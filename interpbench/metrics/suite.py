@@ -39,7 +39,7 @@ class SuiteConfig:
     corr_threshold: float = 0.3
     nonnegative: bool = True  # features are ReLU-like; dense CLIP is split into +/- parts upstream
     gt_threshold: float = 0.9
-    gt_max_images: int = 50_000
+    gt_max_images: int = 1_000_000
     polysemanticity_max_features: int | None = 500  # k-means per feature is slow; seeded subset
     seed: int = 0
 

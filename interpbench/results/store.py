@@ -31,6 +31,10 @@ _KEY_TYPES = {"model": dict, "dataset": dict, "settings": dict, "metrics": dict,
               "interpbench_version": str}
 
 
+# Stages of one evaluation, in run order; each results file has `timings`: stage -> seconds.
+STAGES = ("extraction", "captions", "vocabulary", "metrics", "counterfactual", "zeroshot", "intervals")
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:120] or "model"
 

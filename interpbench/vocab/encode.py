@@ -44,9 +44,10 @@ def vocab_cache_key(key: dict, words: Sequence[str], template: str) -> dict:
 
 
 def encode_vocab(encode: EncodeFn, words: Vocabulary | Sequence[str], cache_root: Path | str, key: dict, *,
-                 template: str = "{}", sparse: bool = True, batch_size: int = 512,
+                 template: str = "{}", sparse: bool = True, batch_size: int = 512, rows: bool = False,
                  progress: Callable[[int], None] | None = None) -> torch.Tensor:
-    """[V, F] float32 encodings of the templated words, computed once per (key, words, template).
+    """[V, F] float32 encodings of the templated words, computed once per (key, words, template);
+    with `rows`, as extraction.cache.SparseRows (never dense: V x F is large at wide SAEs).
 
     `encode(list_of_texts) -> [B, F]`; `cache_root` is the run's cache folder (the texts
     go under cache_root/texts, beside the image activations).
@@ -58,4 +59,4 @@ def encode_vocab(encode: EncodeFn, words: Vocabulary | Sequence[str], cache_root
         raise BadSpecError("encode_vocab needs a non-empty list of strings (the vocabulary entries)")
     texts = [apply_template(template, w) for w in words]
     return encode_texts_cached(encode, texts, Path(cache_root), vocab_cache_key(key, words, template),
-                               batch_size=batch_size, sparse=sparse, progress=progress)
+                               batch_size=batch_size, sparse=sparse, rows=rows, progress=progress)
