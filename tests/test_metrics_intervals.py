@@ -86,11 +86,13 @@ def test_clarity_l0_baseline_and_active_match_brute_force_replicates():
     emb = judge / np.linalg.norm(judge, axis=1, keepdims=True)
     idx, fidx = resample_indices(len(acts), B, SEED), resample_indices(acts.shape[1], B, SEED + 1)
     clar, base, l0 = [], [], []
+    point = [_u_clarity(np.flatnonzero(acts[:, j] > cfg.tau), emb[acts[:, j] > cfg.tau]) for j in range(acts.shape[1])]
     for i, f in zip(idx, fidx, strict=True):
         per = []
         for j in range(acts.shape[1]):
             members = i[acts[i, j] > cfg.tau]
-            per.append(_u_clarity(members, emb[members]) if len(set(members)) >= 2 else np.nan)
+            # fewer than two distinct images drawn: the feature keeps its point value
+            per.append(_u_clarity(members, emb[members]) if len(set(members)) >= 2 else point[j])
         per = np.array(per)[f]
         clar.append(np.nanmean(per))
         base.append(_u_clarity(i, emb[i]))
@@ -104,6 +106,30 @@ def test_clarity_l0_baseline_and_active_match_brute_force_replicates():
     assert got["active_features_pct"]["method"] == "bootstrap-features"
     assert metric_intervals(_inputs(acts, judge), cfg, B, SEED) == got  # seeded: same numbers again
     assert metric_intervals(_inputs(acts, judge), cfg, B, SEED + 7) != got
+
+
+def test_clarity_replicates_keep_rare_features_and_center_on_the_point():
+    """Many features on 2-3 images, clearer than the common ones: dropping the features whose
+    images a replicate misses would pull every replicate below the point (the old bias)."""
+    rng = np.random.default_rng(11)
+    n, d, f_rare, f_common = 400, 8, 150, 30
+    centres = rng.normal(size=(f_rare, d))
+    judge = rng.normal(size=(n, d))
+    acts = np.zeros((n, f_rare + f_common))
+    for j in range(f_rare):  # a rare, clear feature: 2-3 images close to one direction
+        members = rng.choice(n, size=rng.integers(2, 4), replace=False)
+        acts[members, j] = 1.0
+        judge[members] = centres[j] + 0.2 * rng.normal(size=(len(members), d))
+    acts[:, f_rare:] = rng.random((n, f_common)) < 0.3  # common, unclear features
+    cfg = SuiteConfig()
+    inputs = _inputs(acts, judge)
+    got = metric_intervals(inputs, cfg, 200, 0)["clarity"]
+    emb = judge / np.linalg.norm(judge, axis=1, keepdims=True)
+    point = np.nanmean([_u_clarity(np.flatnonzero(acts[:, j] > 0), emb[acts[:, j] > 0]) for j in range(acts.shape[1])])
+    reps = np.array(got["replicates"], dtype=np.float64)
+    assert got["lo"] < point < got["hi"]
+    assert abs(reps.mean() - point) < 0.25 * reps.std()  # centred (the old replicates sat ~2 sd below)
+    assert 0.2 < (reps < point).mean() < 0.8
 
 
 def test_label_correlation_matches_the_one_call_metric_on_resampled_rows():

@@ -123,8 +123,10 @@ def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
     suite = MetricSuite(rep.n_features, judge.shape[1], config=cfg, concept_names=source.concept_names,
                         label_text_judge=label_text, label_similarity=similarity,
                         concept_synonyms=concept_synonyms(source))
-    # the paired score's shuffled captions: a fixed seeded derangement over all pairs (global ids)
+    # the paired score's reference: every caption's unit vector summed once; its control's
+    # re-paired captions: a fixed seeded derangement over all pairs (global ids)
     perm = pairing_derangement(len(source), settings.seed) if text_feats is not None else None
+    cap_sum = caption_sums(text_feats, rep.n_features, cfg.nonnegative) if perm is not None else None
     advance = ctx_task(ctx, f"metrics {rep.meta.name}", len(source))
     for feats, t in iter_image_chunks(cache, rep.n_features):
         idx = t["index"]
@@ -133,8 +135,8 @@ def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
             concepts = torch.stack([torch.from_numpy(source.concepts(int(i))) for i in idx]).float()
         suite.update_images(feats, judge[idx], idx, concepts=concepts)
         if text_feats is not None:
-            shuffled = None if perm is None else tuple(text_feats[torch.from_numpy(p[idx.numpy()])] for p in perm)
-            suite.update_pairs(feats, text_feats[idx], shuffled=shuffled, ids=idx)
+            shuffled = None if perm is None else text_feats[torch.from_numpy(perm[idx.numpy()])]
+            suite.update_pairs(feats, text_feats[idx], shuffled=shuffled, ids=idx, caption_sum=cap_sum)
         if "sae_input" in t:
             suite.update_reconstruction(t["sae_input"], t["sae_recon"], feats)
         advance(len(idx))
@@ -142,6 +144,18 @@ def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
     metrics, per_feature = suite.finalize(labels=labels["labels"] if labels else None,
                                           vocab=labels["words"] if labels else None, vocab_text_judge=vjudge)
     return metrics, per_feature, suite.extras()
+
+
+def caption_sums(text_feats, n_features: int, nonnegative: bool, block: int = 4096):
+    """(S, M) of multimodality.caption_unit_sum over all captions, a block of rows at a time."""
+    from interpbench.metrics.inputs import to_entries
+    from interpbench.metrics.multimodality import caption_unit_sum
+
+    s, m = torch.zeros(n_features, dtype=torch.float64), 0
+    for i in range(0, text_feats.shape[0], block):
+        bs, bm = caption_unit_sum(to_entries(text_feats[i:i + block], "text_features", n_features, nonnegative))
+        s, m = s + bs, m + bm
+    return s, m
 
 
 def concept_synonyms(source) -> dict | None:

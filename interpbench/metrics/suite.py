@@ -101,23 +101,22 @@ class MetricSuite:
                                          "its concepts [B, n_concepts].")
             self.gt.update(e, concepts)
 
-    def update_pairs(self, image_features, text_features, shuffled=None, ids=None) -> None:
+    def update_pairs(self, image_features, text_features, shuffled=None, ids=None, caption_sum=None) -> None:
         """Paired image and caption features, row b of each describing the same pair.
 
-        shuffled: (text of pi(b), text of pi(pi(b))) for each row, pi a fixed derangement of
-        all pairs (`multimodality.pairing_derangement`); without it the paired score is not
+        shuffled: the caption features of pi(b) for each row, pi a fixed derangement of all
+        pairs (`multimodality.pairing_derangement`); caption_sum: (S, M) of all the data set's
+        captions (`multimodality.caption_unit_sum`). Without both the paired score is not
         computed. ids: [B] global pair ids (the bootstrap's order; default arrival order)."""
         check_rows(image_features, text_features, "image_features", "text_features")
         nn = self.cfg.nonnegative
         image = to_entries(image_features, "image_features", self.n_features, nn)
         text = to_entries(text_features, "text_features", self.n_features, nn)
         self.modality.update(image, text)
-        if shuffled is not None:
-            for x in shuffled:
-                check_rows(image_features, x, "image_features", "shuffled_text_features")
-            pi, pi2 = (to_entries(x, "shuffled_text_features", self.n_features, nn) for x in shuffled)
-            self.paired.update(image, text, pi, pi2,
-                               None if ids is None else to_ids(ids, "ids", image.n_rows))
+        if shuffled is not None and caption_sum is not None:
+            check_rows(image_features, shuffled, "image_features", "shuffled_text_features")
+            pi = to_entries(shuffled, "shuffled_text_features", self.n_features, nn)
+            self.paired.update(image, text, pi, caption_sum, None if ids is None else to_ids(ids, "ids", image.n_rows))
         self._n_pairs += int(image_features.shape[0])
 
     def update_reconstruction(self, x, x_hat, z) -> None:
