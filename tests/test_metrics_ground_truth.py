@@ -61,3 +61,31 @@ def test_merge_and_cap():
     small = GroundTruthAccumulator(6, NAMES, max_images=100)
     with pytest.raises(ConfigError, match="gt_max_images"):
         small.update(to_entries(acts, "f", 6), concepts)
+
+
+def test_sparse_auroc_equals_dense_ranks_with_ties_and_negatives():
+    """The sparse rank path (zeros share one rank) against rankdata on the dense matrix and sklearn."""
+    from interpbench.metrics.ground_truth import exact_auroc, sparse_auroc
+
+    rng = np.random.default_rng(3)
+    acts = np.round(rng.normal(size=(150, 9)), 1) * (rng.random((150, 9)) < 0.3)  # ties, zeros, negatives
+    acts[:, 4] = 0.0  # an all-zero column
+    acts[:, 5] = np.abs(acts[:, 5])
+    concepts = (rng.random((150, 3)) < 0.4).astype(float)
+    concepts[:, 2] = 1.0  # no negatives -> undefined
+    got = sparse_auroc(to_entries(acts, "f", 9, nonnegative=False), concepts)
+    np.testing.assert_allclose(got, exact_auroc(acts.astype(np.float32), concepts), atol=1e-12)
+    for c in range(2):
+        np.testing.assert_allclose(got[c], [roc_auc_score(concepts[:, c], acts[:, f]) for f in range(9)], atol=1e-12)
+    assert np.isnan(got[2]).all()
+
+
+def test_state_round_trip_keeps_sparse_entries():
+    acts, concepts = _data(seed=2)
+    a = GroundTruthAccumulator(6, NAMES)
+    a.update(to_entries(acts, "f", 6), concepts)
+    sd = a.state_dict()
+    assert "acts" not in sd and sd["vals"].numel() == int((acts != 0).sum())  # nothing of size N x F
+    b = GroundTruthAccumulator(6, NAMES)
+    b.load_state_dict(sd)
+    np.testing.assert_allclose(b.result().auroc, a.result().auroc, atol=1e-12)

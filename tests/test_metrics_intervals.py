@@ -11,10 +11,11 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
-from interpbench.metrics.bootstrap import percentile_interval, resample_indices
+from interpbench.metrics.bootstrap import bca_interval, mean_jackknife, resample_indices
 from interpbench.metrics.clarity import pairwise_cosine_from_sums
-from interpbench.metrics.ground_truth import ground_truth, label_accuracy
+from interpbench.metrics.ground_truth import ground_truth
 from interpbench.metrics.inputs import to_entries, unit_rows
 from interpbench.metrics.intervals import IntervalInputs, RowTaker, metric_intervals, weighted_pairwise_cosine
 from interpbench.metrics.label_correlation import label_correlation
@@ -43,9 +44,15 @@ def _inputs(acts, judge, **kw):
                           judge_unit=unit_rows(torch.as_tensor(judge, dtype=torch.float64), "j"), **kw)
 
 
-def _ci(values):
-    lo, hi = percentile_interval(values)
-    return pytest.approx([lo, hi], abs=2e-6)  # interval_record keeps 6 decimals
+def _check(rec, values, point, jack=None):
+    """The record's replicates are the brute-force ones, and its ends the BCa interval of them
+    around the brute-force point (bca_interval itself is checked against scipy elsewhere)."""
+    values = np.asarray(values, dtype=np.float64)
+    got = np.array([np.nan if v is None else v for v in rec["replicates"]])
+    np.testing.assert_allclose(got, values, atol=2e-6)  # interval_record keeps 6 decimals
+    lo, hi = bca_interval(values, point, jack)
+    assert [rec["lo"], rec["hi"]] == pytest.approx([lo, hi], abs=2e-6)
+    assert rec["interval"] == ("bc" if jack is None else "bca")
 
 
 def _u_clarity(members: np.ndarray, emb: np.ndarray) -> float:
@@ -97,11 +104,12 @@ def test_clarity_l0_baseline_and_active_match_brute_force_replicates():
         clar.append(np.nanmean(per))
         base.append(_u_clarity(i, emb[i]))
         l0.append((acts[i] > cfg.tau).sum(1).mean())
-    assert [got["clarity"]["lo"], got["clarity"]["hi"]] == _ci(clar)
-    assert [got["clarity_baseline"]["lo"], got["clarity_baseline"]["hi"]] == _ci(base)
-    assert [got["l0"]["lo"], got["l0"]["hi"]] == _ci(l0)
+    per_image = (acts > cfg.tau).sum(1)
+    _check(got["clarity"], clar, np.nanmean(point))
+    _check(got["clarity_baseline"], base, _u_clarity(np.arange(len(acts)), emb))
+    _check(got["l0"], l0, per_image.mean(), mean_jackknife(per_image))
     active = 100 * ((acts > cfg.tau).sum(0) >= cfg.n_min)
-    assert [got["active_features_pct"]["lo"], got["active_features_pct"]["hi"]] == _ci(active[fidx].mean(1))
+    _check(got["active_features_pct"], active[fidx].mean(1), active.mean(), mean_jackknife(active))
     assert got["clarity"] == {**got["clarity"], "method": "bootstrap-images+features", "b": B, "seed": SEED}
     assert got["active_features_pct"]["method"] == "bootstrap-features"
     assert metric_intervals(_inputs(acts, judge), cfg, B, SEED) == got  # seeded: same numbers again
@@ -142,7 +150,7 @@ def test_label_correlation_matches_the_one_call_metric_on_resampled_rows():
                                    label_text_judge=labels), cfg, B, SEED)
     idx, fidx = resample_indices(len(acts), B, SEED), resample_indices(acts.shape[1], B, SEED + 1)
     corr = [np.nanmean(label_correlation(acts[i], judge[i], labels).per_feature[f]) for i, f in zip(idx, fidx, strict=True)]
-    assert [got["label_corr_mean"]["lo"], got["label_corr_mean"]["hi"]] == _ci(corr)
+    _check(got["label_corr_mean"], corr, np.nanmean(label_correlation(acts, judge, labels).per_feature))
     assert "multimodal_fraction" not in got  # the suite's own interval (MetricSuite.extras)
 
 
@@ -162,20 +170,33 @@ def test_ground_truth_fvu_and_zeroshot_match_brute_force():
                      zeroshot={"zeroshot_a": (ids, correct), "zeroshot_b": (np.arange(len(acts)), np.ones(len(acts)))})
     cfg = SuiteConfig(gt_threshold=0.7)
     got = metric_intervals(inputs, cfg, B, SEED)
-    cov, acc, fvu, za, zm = [], [], [], [], []
-    for i in resample_indices(len(acts), B, SEED):
-        r = ground_truth(acts[i], concepts[i], names, threshold=0.7)
-        cov.append(np.nan if r.coverage is None else r.coverage)
-        la = label_accuracy(r, names, words, threshold=0.7)
-        acc.append(np.nan if la is None else la)
+    cov, auc, acc, fvu, za, zm = [], [], [], [], [], []
+    full = ground_truth(acts, concepts, names, threshold=0.7)
+    best = full.best_feature  # each concept keeps its full-sample best feature
+    assert (best >= 0).all()
+    hit = [words[best[c]] == names[c].split(":")[1] for c in range(3)]
+    cidx = resample_indices(3, B, SEED + 2)  # the concepts' level
+    for i, ci in zip(resample_indices(len(acts), B, SEED), cidx, strict=True):
+        a = np.array([roc_auc_score(concepts[i, c], acts[i, best[c]]) for c in range(3)])
+        covered = a[ci] >= 0.7
+        cov.append(covered.mean())
+        auc.append(a[ci].mean())
+        acc.append(np.mean(np.array(hit)[ci][covered]) if covered.any() else np.nan)
         fvu.append(np.mean(((x_hat[i] - x[i]) ** 2).mean(1) / (x[i] ** 2).mean(1)))
         mask = np.isin(i, ids)
         a = np.mean([correct[np.searchsorted(ids, j)] for j in i[mask]])
         za.append(a)
         zm.append((a + 1.0) / 2)
-    for key, values in (("gt_coverage", cov), ("gt_label_accuracy", acc), ("fvu", fvu), ("zeroshot_a", za),
-                        ("zeroshot_mean", zm)):
-        assert [got[key]["lo"], got[key]["hi"]] == _ci(values), key
+    assert got["gt_coverage"]["method"] == "bootstrap-images+concepts"
+    a = full.best_auroc
+    fvu_units = ((x_hat - x) ** 2).mean(1) / (x ** 2).mean(1)
+    z = correct.astype(float)
+    for key, values, point, jack in (
+            ("gt_coverage", cov, np.mean(a >= 0.7), None), ("gt_auroc_mean", auc, a.mean(), None),
+            ("gt_label_accuracy", acc, np.mean(np.array(hit)[a >= 0.7]), None),
+            ("fvu", fvu, fvu_units.mean(), mean_jackknife(fvu_units)), ("zeroshot_a", za, z.mean(), mean_jackknife(z)),
+            ("zeroshot_mean", zm, (z.mean() + 1) / 2, None)):
+        _check(got[key], values, point, jack)
 
 
 def test_zeroshot_correct_averages_to_clip_benchmark_accuracy():

@@ -244,16 +244,17 @@ def zeroshot_correct(rep, source, cache, ctx) -> dict:
 
 def intervals(rep, source, cache, judge, labels, text_feats, settings, ctx) -> dict:
     """metric key -> interval record (metrics.bootstrap) from the cached rows; {} when
-    settings.bootstrap is 0 or the run is distributed (the rows live on several ranks)."""
-    from interpbench.distributed import current_shard
+    settings.bootstrap is 0. In a distributed run every rank gathers all rows' sparse entries
+    (the same rows a single process reads) and rank 0, which writes the results, computes the
+    same replicates; the other ranks return {}."""
     from interpbench.metrics.intervals import metric_intervals
 
-    if settings.bootstrap < 1 or current_shard().world > 1:
+    if settings.bootstrap < 1:
         return {}
     advance = ctx_task(ctx, f"intervals {rep.meta.name} (B={settings.bootstrap})", 1)
     cfg = suite_config(settings)
-    inputs = _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, settings, ctx)
-    out = metric_intervals(inputs, cfg, settings.bootstrap, settings.seed)
+    inputs = _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, settings, ctx)  # collective
+    out = metric_intervals(inputs, cfg, settings.bootstrap, settings.seed) if current_shard().is_main else {}
     advance(1)
     return out
 
@@ -296,13 +297,17 @@ def _unit(judge):
 
 
 def _all_entries(cache, n_features: int, nonnegative: bool):
-    """Entries of every cached image row (row = global image index)."""
+    """Entries of every cached image row (row = global image index). A distributed run
+    gathers every rank's chunks (sparse entries only), in row order as one process reads them."""
+    from interpbench.distributed import all_gather_objects
     from interpbench.metrics.inputs import Entries, to_entries
 
-    parts = []
+    mine = {}
     for feats, t in iter_image_chunks(cache, n_features):
         e = to_entries(feats, "features", n_features, nonnegative)
-        parts.append(Entries(e.rows + int(t["index"][0]), e.cols, e.vals, 0, n_features))
+        mine[int(t["index"][0])] = (e.rows + int(t["index"][0]), e.cols, e.vals)
+    blocks = {k: v for part in all_gather_objects(mine) for k, v in part.items()}
+    parts = [Entries(*blocks[k], 0, n_features) for k in sorted(blocks)]
     return Entries(torch.cat([p.rows for p in parts]), torch.cat([p.cols for p in parts]),
                    torch.cat([p.vals for p in parts]), cache.n_items, n_features)
 

@@ -17,7 +17,7 @@ import torch
 
 from interpbench.errors import ConfigError, ShapeMismatchError
 
-from .bootstrap import bootstrap, interval_record, mean_interval
+from .bootstrap import bca_interval, interval_record, mean_interval, resample_indices
 from .clarity import ClarityAccumulator, topn_clarity
 from .ground_truth import GroundTruthAccumulator, label_accuracy
 from .inputs import as_float_or_none, check_rows, to_entries, to_ids, to_matrix, unit_rows
@@ -196,8 +196,8 @@ class MetricSuite:
         """{"intervals": {key: interval}, "controls": {name: {key: value}}} from the last finalize."""
         return {"intervals": dict(self.intervals), "controls": {k: dict(v) for k, v in self.controls.items()}}
 
-    def _interval(self, key: str, ci, method: str) -> None:
-        rec = interval_record(ci, method, seed=self.cfg.seed)
+    def _interval(self, key: str, ci, method: str, kind: str = "bca") -> None:
+        rec = interval_record(ci, method, seed=self.cfg.seed, kind=kind)
         if rec is not None:
             self.intervals[key] = rec
 
@@ -214,8 +214,9 @@ class MetricSuite:
         self._interval("multimodal_fraction", mean_interval((scores >= lo) & (scores <= hi), seed=seed)
                        if scores.size else None, "bootstrap-features")
         defined = r.modality_score[~np.isnan(r.modality_score)]
-        self._interval("modality_score_median", bootstrap(defined.size, lambda i: np.median(defined[i]), seed=seed)
-                       if defined.size else None, "bootstrap-features")
+        self._interval("modality_score_median", bca_interval(
+            [np.median(defined[i]) for i in resample_indices(defined.size, seed=seed)], median)
+            if defined.size else None, "bootstrap-features", kind="bc")
         # Both are functions of per-tower marginals, which re-pairing the captions cannot change:
         # their shuffled-caption controls equal them (tested), so the report shows they ignore pairing.
         shuffled = {"multimodal_fraction": r.multimodal_fraction, "modality_score_median": median}
