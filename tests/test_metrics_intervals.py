@@ -220,3 +220,35 @@ def test_zeroshot_correct_averages_to_clip_benchmark_accuracy():
     right = zeroshot_correct(view, PassthroughTokenizer(), dl, classes, ["x {c}"])
     acc = zeroshot_accuracy(view, PassthroughTokenizer(), dl, classes, ["x {c}"])["acc1"]
     assert right.shape == (n,) and right.mean() == pytest.approx(acc, abs=1e-12)
+
+
+def test_frequency_matched_clarity_scores_each_feature_on_its_top_n_images():
+    acts, judge = _data(seed=4, n=60, f=7)
+    acts[:, 2] = 0.0
+    acts[[4, 9], 2] = 1.0  # two images only: left out of the matched metric
+    cfg = SuiteConfig(top_n=4)
+    got = metric_intervals(_inputs(acts, judge), cfg, B, SEED)["clarity_matched"]
+    emb = judge / np.linalg.norm(judge, axis=1, keepdims=True)
+    tops = {}
+    for j in range(acts.shape[1]):
+        above = np.flatnonzero(acts[:, j] > cfg.tau)
+        if len(above) >= cfg.top_n:
+            tops[j] = above[np.lexsort((above, -acts[above, j]))][:cfg.top_n]  # value desc, then smaller id
+    assert 2 not in tops and len(tops) >= 4
+    point = {j: _u_clarity(t, emb[t]) for j, t in tops.items()}
+    reps = []
+    for i, f in zip(resample_indices(len(acts), B, SEED), resample_indices(acts.shape[1], B, SEED + 1), strict=True):
+        per = np.full(acts.shape[1], np.nan)
+        for j, t in tops.items():
+            members = i[np.isin(i, t)]
+            per[j] = _u_clarity(members, emb[members]) if len(set(members)) >= 2 else point[j]
+        reps.append(np.nanmean(per[f]))
+    _check(got, reps, np.mean(list(point.values())))
+    # the suite's point value: mean top-n clarity over the features with n images
+    from interpbench.metrics.suite import MetricSuite
+
+    s = MetricSuite(acts.shape[1], judge.shape[1], SuiteConfig(top_n=4, polysemanticity_max_features=2))
+    s.update_images(acts, judge, np.arange(len(acts)))
+    m, _ = s.finalize()
+    assert m["clarity_matched"] == pytest.approx(np.mean(list(point.values())), abs=1e-6)
+    assert m["clarity_matched_n"] == len(tops)

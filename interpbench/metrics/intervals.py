@@ -142,23 +142,14 @@ def _clarity_family(inputs, cfg, idx, fidx, weights, stats) -> None:
     above = e.vals > cfg.tau
     rows, cols = e.rows[above], e.cols[above]
     per_image = torch.bincount(rows, minlength=e.n_rows).double().numpy()
-    mask = sp.csr_matrix((np.ones(int(above.sum())), (cols.numpy(), rows.numpy())), shape=(e.n_cols, e.n_rows))
-    n_all, q_all = (mask @ weights.T).T, (mask @ (weights * weights).T).T  # [b, F]
-    distinct = (mask @ (weights > 0).T.astype(np.float64)).T
-    mask32 = _torch_csr(mask)
     emb32 = emb.float()
-    keys = {"clarity": TWO_LEVEL, "clarity_baseline": IMAGES}
-    vals = {k: [] for k in keys}
-    point = None  # per-feature values of row 0, the identity resample
-    for r in range(len(idx)):
-        w = torch.from_numpy(weights[r])
-        per = _replicate_clarity(mask32, emb32, weights[r], n_all[r], q_all[r], distinct[r], point, cfg)
-        point = per if point is None else point
-        vals["clarity"].append(_feature_mean(per.numpy(), fidx[r] if fidx is not None else None))
-        base = weighted_pairwise_cosine((w[:, None] * emb).sum(dim=0, keepdim=True), w.sum()[None],
-                                        (w * w).sum()[None])
-        vals["clarity_baseline"].append(float(base[0]))
-    stats.update({k: (vals[k], keys[k]) for k in keys})
+    mask = sp.csr_matrix((np.ones(int(above.sum())), (cols.numpy(), rows.numpy())), shape=(e.n_cols, e.n_rows))
+    stats["clarity"] = (_clarity_replicates(mask, emb32, weights, fidx, cfg), TWO_LEVEL)
+    top = _top_n_mask(rows.numpy(), cols.numpy(), e.vals[above].numpy(), e.n_rows, e.n_cols, cfg.top_n)
+    stats["clarity_matched"] = (_clarity_replicates(top, emb32, weights, fidx, cfg), TWO_LEVEL)
+    w = torch.from_numpy(weights)
+    base = weighted_pairwise_cosine(w @ emb, w.sum(dim=1), (w * w).sum(dim=1))
+    stats["clarity_baseline"] = (base.numpy(), IMAGES)
     stats["l0"] = (weights @ per_image / weights.sum(axis=1), IMAGES, mean_jackknife(per_image))
     # Active F% resamples features only: whether a feature reaches n_min images is a threshold
     # on its count, and resampled images drop rare features (P(image left out) ~ 0.37), so an
@@ -166,6 +157,33 @@ def _clarity_family(inputs, cfg, idx, fidx, weights, stats) -> None:
     if fidx is not None:
         active = torch.bincount(cols, minlength=e.n_cols).numpy() >= cfg.n_min
         stats["active_features_pct"] = (100.0 * active[fidx].mean(axis=1), FEATURES, mean_jackknife(100.0 * active))
+
+
+def _top_n_mask(rows, cols, vals, n_rows: int, n_cols: int, n: int) -> sp.csr_matrix:
+    """[F, N] 0/1 membership of each feature's n most activating images (above tau), only for
+    features with at least n of them: the order of metrics.topn (value descending, then
+    smaller image id first)."""
+    order = np.lexsort((rows, -vals.astype(np.float64), cols))
+    c, r = cols[order], rows[order]
+    count = np.bincount(c, minlength=n_cols)
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    rank = np.arange(len(c)) - start[c]
+    keep = (rank < n) & (count[c] >= n)
+    return sp.csr_matrix((np.ones(int(keep.sum())), (c[keep], r[keep])), shape=(n_cols, n_rows))
+
+
+def _clarity_replicates(mask: sp.csr_matrix, emb32, weights, fidx, cfg) -> list[float]:
+    """Mean per-feature Clarity over the images of `mask` [F, N], for each row of weights
+    (row 0: the identity, whose per-feature values are the point)."""
+    n_all, q_all = (mask @ weights.T).T, (mask @ (weights * weights).T).T  # [b, F]
+    distinct = (mask @ (weights > 0).T.astype(np.float64)).T
+    mask32 = _torch_csr(mask)
+    out, point = [], None
+    for r in range(len(weights)):
+        per = _replicate_clarity(mask32, emb32, weights[r], n_all[r], q_all[r], distinct[r], point, cfg)
+        point = per if point is None else point
+        out.append(_feature_mean(per.numpy(), fidx[r] if fidx is not None else None))
+    return out
 
 
 def _replicate_clarity(mask32, emb32, w, n, q, distinct, point, cfg) -> torch.Tensor:

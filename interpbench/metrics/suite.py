@@ -189,7 +189,10 @@ class MetricSuite:
         poly_mean, poly = polysemanticity(self.topn, c.n_min, max_features=c.polysemanticity_max_features,
                                           seed=c.seed)
         red_mean, red = redundancy(self.topn, c.n_min, self._topn_sums)
-        metrics.update(clarity_topn=mean, polysemanticity=poly_mean, redundancy=red_mean)
+        # frequency-matched Clarity: every feature on exactly top_n images (features with fewer left out)
+        full = (self.topn.counts() >= c.top_n).numpy()
+        metrics.update(clarity_topn=mean, clarity_matched=float(arr[full].mean()) if full.any() else None,
+                       clarity_matched_n=int(full.sum()), polysemanticity=poly_mean, redundancy=red_mean)
         per.update(clarity_topn=arr, polysemanticity=poly, redundancy=red)
 
     def extras(self) -> dict:
