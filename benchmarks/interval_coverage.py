@@ -29,7 +29,12 @@ import numpy as np
 import torch
 from scipy.stats import norm
 
-from interpbench.metrics.bootstrap import mean_interval, percentile_interval, resample_indices
+from interpbench.metrics.bootstrap import (
+    mean_interval,
+    mean_interval_kind,
+    percentile_interval,
+    resample_indices,
+)
 from interpbench.metrics.inputs import to_entries, unit_rows
 from interpbench.metrics.intervals import IntervalInputs, metric_intervals
 from interpbench.metrics.suite import SuiteConfig
@@ -50,7 +55,7 @@ def mean_rows(n: int, sims: int, b: int, rng) -> list[tuple]:
         w_b.append(c[1] - c[0])
     kind = "mean over units (images, pairs, features)"
     return [(kind, "percentile", n, hit_p / sims, np.mean(w_p) / truth),
-            (kind, "BCa (used)", n, hit_b / sims, np.mean(w_b) / truth)]
+            (kind, f"{mean_interval_kind(n)} (used)", n, hit_b / sims, np.mean(w_b) / truth)]
 
 
 def _clarity_of_sigma(sigma: np.ndarray, d: int, rng, m: int = 4000) -> np.ndarray:
@@ -108,20 +113,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sims", type=int, default=400)
     ap.add_argument("--b", type=int, default=200)
-    ap.add_argument("--quick", action="store_true", help="100 simulations, smaller sizes (a smoke run)")
+    ap.add_argument("--quick", action="store_true", help="smaller Clarity data sets (a smoke run)")
     a = ap.parse_args()
-    sims = 100 if a.quick else a.sims
+    sims = a.sims
     rng = np.random.default_rng(0)
     t0 = time.time()
-    rows = mean_rows(2000, sims, a.b, rng) + mean_rows(30, sims, a.b, rng)
-    rows += clarity_rows(600 if a.quick else 2000, 60 if a.quick else 200, sims, a.b, rng)
-    rows += gt_rows(2000, 29, sims, a.b, rng)
     print(f"| interval kind | interval | size | coverage ({sims} sims, B={a.b}) | mean width / truth |")
-    print("|---|---|---|---|---|")
-    for kind, how, size, cov, width in rows:
-        print(f"| {kind} | {how} | {size} | {cov:.3f} | {width:.3f} |")
+    print("|---|---|---|---|---|", flush=True)
+    groups = (lambda: mean_rows(2000, sims, a.b, rng), lambda: mean_rows(30, sims, a.b, rng),
+              lambda: clarity_rows(600 if a.quick else 2000, 60 if a.quick else 200, sims, a.b, rng),
+              lambda: gt_rows(2000, 29, sims, a.b, rng))
+    for group in groups:
+        for kind, how, size, cov, width in group():
+            print(f"| {kind} | {how} | {size} | {cov:.3f} | {width:.3f} |", flush=True)
     print(f"\n{time.time() - t0:.0f} s")
-
 
 if __name__ == "__main__":
     main()

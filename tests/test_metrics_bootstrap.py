@@ -30,8 +30,8 @@ def test_jackknife_of_a_mean_is_the_leave_one_out_mean():
 
 
 def test_mean_interval_is_bca_of_the_seeded_resamples():
-    x = np.random.default_rng(2).exponential(1.0, 30)
-    reps = x[resample_indices(30, 200, 5)].mean(axis=1)
+    x = np.random.default_rng(2).exponential(1.0, 300)
+    reps = x[resample_indices(300, 200, 5)].mean(axis=1)
     assert mean_interval(x, seed=5) == pytest.approx(bca_interval(reps, x.mean(), mean_jackknife(x)))
 
 
@@ -41,3 +41,14 @@ def test_bias_correction_moves_toward_a_biased_replicate_distribution():
     plo, phi = np.quantile(reps, [0.025, 0.975])
     assert lo > plo and hi > phi and lo < 0.5 < hi
     assert bca_interval([np.nan, np.nan], 0.0) is None
+
+
+def test_small_samples_get_the_studentized_interval():
+    x = np.random.default_rng(4).lognormal(0, 1, 30)
+    idx = resample_indices(30, 200, 7)
+    xs = x[idx]
+    t = (xs.mean(1) - x.mean()) / (xs.std(1, ddof=1) / np.sqrt(30))
+    se = x.std(ddof=1) / np.sqrt(30)
+    want = (x.mean() - np.quantile(t, 0.975) * se, x.mean() - np.quantile(t, 0.025) * se)
+    assert mean_interval(x, seed=7) == pytest.approx(want)
+    assert mean_interval(np.ones(10)) == (1.0, 1.0)  # no spread: no t, the point itself

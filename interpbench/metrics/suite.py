@@ -17,7 +17,7 @@ import torch
 
 from interpbench.errors import ConfigError, ShapeMismatchError
 
-from .bootstrap import bca_interval, interval_record, mean_interval, resample_indices
+from .bootstrap import bca_interval, interval_record, mean_interval, mean_interval_kind, resample_indices
 from .clarity import ClarityAccumulator, topn_clarity
 from .ground_truth import GroundTruthAccumulator, label_accuracy
 from .inputs import as_float_or_none, check_rows, to_entries, to_ids, to_matrix, unit_rows
@@ -215,7 +215,7 @@ class MetricSuite:
         scores = r.modality_score[r.scored]
         seed = self.cfg.seed
         self._interval("multimodal_fraction", mean_interval((scores >= lo) & (scores <= hi), seed=seed)
-                       if scores.size else None, "bootstrap-features")
+                       if scores.size else None, "bootstrap-features", mean_interval_kind(scores.size))
         defined = r.modality_score[~np.isnan(r.modality_score)]
         self._interval("modality_score_median", bca_interval(
             [np.median(defined[i]) for i in resample_indices(defined.size, seed=seed)], median)
@@ -227,7 +227,8 @@ class MetricSuite:
         if p.n_valid:
             metrics.update(paired_multimodality=p.paired, paired_n=p.n_valid)
             per["paired_multimodality"] = p.per_feature
-            self._interval("paired_multimodality", mean_interval(p.per_pair, seed=seed), "bootstrap-pairs")
+            self._interval("paired_multimodality", mean_interval(p.per_pair, seed=seed), "bootstrap-pairs",
+                           mean_interval_kind(p.n_valid))
             shuffled["paired_multimodality"] = p.control
         self.controls["shuffled_pairs"] = {k: as_float_or_none(v) for k, v in shuffled.items()}
 
