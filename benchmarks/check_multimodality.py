@@ -30,13 +30,14 @@ SPECS = ("shapes:dense", "shapes:sparse", "shapes:sae")
 
 
 def _numbers(img: torch.Tensor, txt: torch.Tensor, seed: int) -> tuple[dict, dict]:
-    from interpbench.metrics.multimodality import pairing_derangement
+    from interpbench.metrics.inputs import to_entries
+    from interpbench.metrics.multimodality import caption_unit_sum, pairing_derangement
     from interpbench.metrics.suite import MetricSuite, SuiteConfig
 
     n, f = img.shape
-    pi, pi2 = pairing_derangement(n, seed)
+    pi = pairing_derangement(n, seed)
     suite = MetricSuite(f, 1, SuiteConfig(polysemanticity_max_features=1, seed=seed))
-    suite.update_pairs(img, txt, shuffled=(txt[pi], txt[pi2]), ids=np.arange(n))
+    suite.update_pairs(img, txt, shuffled=txt[pi], ids=np.arange(n), caption_sum=caption_unit_sum(to_entries(txt, "t", f)))
     suite.update_images(img, torch.ones(n, 1), np.arange(n))
     m, per = suite.finalize()
     keys = ("multimodal_fraction", "modality_score_median", "paired_multimodality")

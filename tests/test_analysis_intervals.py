@@ -11,7 +11,7 @@ import torch
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from interpbench.analysis import clustering, duplicates, intervals, retrieval
-from interpbench.metrics.bootstrap import resample_indices
+from interpbench.metrics.bootstrap import resample_indices, studentized_interval
 
 
 def _pct(stats):
@@ -92,7 +92,10 @@ def test_duplicate_share_interval_resamples_features():
     assert dup["share_in_groups"] == pytest.approx(3 / 6)
     member = [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
     stats = [np.mean([member[i] for i in idx]) for idx in resample_indices(6, 80, 1)]
-    assert dup["share_interval"] == pytest.approx(_pct(stats), abs=1e-12)
+    # a mean over 6 features: the studentized interval of metrics.bootstrap.mean_interval
+    assert len(stats) == 80
+    want = studentized_interval(np.array(member), resample_indices(6, 80, 1))
+    assert dup["share_interval"] == pytest.approx(want, abs=1e-12)
 
 
 def test_headline_intervals_follow_the_bootstrap_record_format():

@@ -111,3 +111,49 @@ def test_torchrun_evaluate_equals_one_process(tmp_path):
             assert b[k] == pytest.approx(v, abs=1e-5), k
         else:
             assert b[k] == v, k
+
+
+# fields that name where or when a run happened, not what it measured
+_NOT_NUMBERS = {"timing", "timings", "environment", "device", "host", "path", "paths", "cache_dir", "results_path"}
+
+
+def _numeric_fields(obj, prefix=""):
+    """{json path: value} of every number (bool and None included) in a results record."""
+    out = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k not in _NOT_NUMBERS:
+                out.update(_numeric_fields(v, f"{prefix}/{k}"))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out.update(_numeric_fields(v, f"{prefix}[{i}]"))
+    elif obj is None or isinstance(obj, (int, float)):
+        out[prefix] = obj
+    return out
+
+
+def _record(folder):
+    files = [f for f in glob.glob(f"{folder}/*/*.json") if not f.endswith(".labels.json")]
+    assert len(files) == 1, files
+    return json.loads(open(files[0]).read())
+
+
+@pytest.mark.slow
+def test_torchrun_shapes_sparse_equals_one_process_in_every_number(tmp_path):
+    """shapes:sparse, ground-truth judge, 300 images: every numeric field of the two results
+    files (metrics, intervals and their replicates, controls, settings) agrees to 1e-5."""
+    args = ["evaluate", "-m", "shapes:sparse", "--n-images", "300", "--device", "cpu", "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    one = subprocess.run([sys.executable, "-m", "interpbench", *args, "--results", str(tmp_path / "r1"),
+                          "--cache-dir", str(tmp_path / "c1")], capture_output=True, text=True, env=env)
+    assert one.returncode == 0, one.stderr[-3000:]
+    _torchrun(["-m", "interpbench", *args, "--results", str(tmp_path / "r2"), "--cache-dir", str(tmp_path / "c2")])
+    a, b = _record(tmp_path / "r1"), _record(tmp_path / "r2")
+    fa, fb = _numeric_fields(a), _numeric_fields(b)
+    assert set(fa) == set(fb), sorted(set(fa) ^ set(fb))[:20]
+    assert any(k.startswith("/intervals/clarity/") for k in fa) and any("/replicates[" in k for k in fa)
+    assert len([k for k in fa if k.startswith("/intervals/") and k.endswith("/lo")]) >= 15
+    bad = [(k, fa[k], fb[k]) for k in fa
+           if not (fa[k] == fb[k] or (isinstance(fa[k], float) and isinstance(fb[k], float)
+                                      and abs(fa[k] - fb[k]) <= 1e-5))]
+    assert not bad, bad[:20]

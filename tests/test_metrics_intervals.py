@@ -11,10 +11,11 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
-from interpbench.metrics.bootstrap import percentile_interval, resample_indices
+from interpbench.metrics.bootstrap import bca_interval, mean_jackknife, resample_indices
 from interpbench.metrics.clarity import pairwise_cosine_from_sums
-from interpbench.metrics.ground_truth import ground_truth, label_accuracy
+from interpbench.metrics.ground_truth import ground_truth
 from interpbench.metrics.inputs import to_entries, unit_rows
 from interpbench.metrics.intervals import IntervalInputs, RowTaker, metric_intervals, weighted_pairwise_cosine
 from interpbench.metrics.label_correlation import label_correlation
@@ -43,9 +44,15 @@ def _inputs(acts, judge, **kw):
                           judge_unit=unit_rows(torch.as_tensor(judge, dtype=torch.float64), "j"), **kw)
 
 
-def _ci(values):
-    lo, hi = percentile_interval(values)
-    return pytest.approx([lo, hi], abs=2e-6)  # interval_record keeps 6 decimals
+def _check(rec, values, point, jack=None):
+    """The record's replicates are the brute-force ones, and its ends the BCa interval of them
+    around the brute-force point (bca_interval itself is checked against scipy elsewhere)."""
+    values = np.asarray(values, dtype=np.float64)
+    got = np.array([np.nan if v is None else v for v in rec["replicates"]])
+    np.testing.assert_allclose(got, values, atol=2e-6)  # interval_record keeps 6 decimals
+    lo, hi = bca_interval(values, point, jack)
+    assert [rec["lo"], rec["hi"]] == pytest.approx([lo, hi], abs=2e-6)
+    assert rec["interval"] == ("bc" if jack is None else "bca")
 
 
 def _u_clarity(members: np.ndarray, emb: np.ndarray) -> float:
@@ -86,24 +93,51 @@ def test_clarity_l0_baseline_and_active_match_brute_force_replicates():
     emb = judge / np.linalg.norm(judge, axis=1, keepdims=True)
     idx, fidx = resample_indices(len(acts), B, SEED), resample_indices(acts.shape[1], B, SEED + 1)
     clar, base, l0 = [], [], []
+    point = [_u_clarity(np.flatnonzero(acts[:, j] > cfg.tau), emb[acts[:, j] > cfg.tau]) for j in range(acts.shape[1])]
     for i, f in zip(idx, fidx, strict=True):
         per = []
         for j in range(acts.shape[1]):
             members = i[acts[i, j] > cfg.tau]
-            per.append(_u_clarity(members, emb[members]) if len(set(members)) >= 2 else np.nan)
+            # fewer than two distinct images drawn: the feature keeps its point value
+            per.append(_u_clarity(members, emb[members]) if len(set(members)) >= 2 else point[j])
         per = np.array(per)[f]
         clar.append(np.nanmean(per))
         base.append(_u_clarity(i, emb[i]))
         l0.append((acts[i] > cfg.tau).sum(1).mean())
-    assert [got["clarity"]["lo"], got["clarity"]["hi"]] == _ci(clar)
-    assert [got["clarity_baseline"]["lo"], got["clarity_baseline"]["hi"]] == _ci(base)
-    assert [got["l0"]["lo"], got["l0"]["hi"]] == _ci(l0)
+    per_image = (acts > cfg.tau).sum(1)
+    _check(got["clarity"], clar, np.nanmean(point))
+    _check(got["clarity_baseline"], base, _u_clarity(np.arange(len(acts)), emb))
+    _check(got["l0"], l0, per_image.mean(), mean_jackknife(per_image))
     active = 100 * ((acts > cfg.tau).sum(0) >= cfg.n_min)
-    assert [got["active_features_pct"]["lo"], got["active_features_pct"]["hi"]] == _ci(active[fidx].mean(1))
+    _check(got["active_features_pct"], active[fidx].mean(1), active.mean(), mean_jackknife(active))
     assert got["clarity"] == {**got["clarity"], "method": "bootstrap-images+features", "b": B, "seed": SEED}
     assert got["active_features_pct"]["method"] == "bootstrap-features"
     assert metric_intervals(_inputs(acts, judge), cfg, B, SEED) == got  # seeded: same numbers again
     assert metric_intervals(_inputs(acts, judge), cfg, B, SEED + 7) != got
+
+
+def test_clarity_replicates_keep_rare_features_and_center_on_the_point():
+    """Many features on 2-3 images, clearer than the common ones: dropping the features whose
+    images a replicate misses would pull every replicate below the point (the old bias)."""
+    rng = np.random.default_rng(11)
+    n, d, f_rare, f_common = 400, 8, 150, 30
+    centres = rng.normal(size=(f_rare, d))
+    judge = rng.normal(size=(n, d))
+    acts = np.zeros((n, f_rare + f_common))
+    for j in range(f_rare):  # a rare, clear feature: 2-3 images close to one direction
+        members = rng.choice(n, size=rng.integers(2, 4), replace=False)
+        acts[members, j] = 1.0
+        judge[members] = centres[j] + 0.2 * rng.normal(size=(len(members), d))
+    acts[:, f_rare:] = rng.random((n, f_common)) < 0.3  # common, unclear features
+    cfg = SuiteConfig()
+    inputs = _inputs(acts, judge)
+    got = metric_intervals(inputs, cfg, 200, 0)["clarity"]
+    emb = judge / np.linalg.norm(judge, axis=1, keepdims=True)
+    point = np.nanmean([_u_clarity(np.flatnonzero(acts[:, j] > 0), emb[acts[:, j] > 0]) for j in range(acts.shape[1])])
+    reps = np.array(got["replicates"], dtype=np.float64)
+    assert got["lo"] < point < got["hi"]
+    assert abs(reps.mean() - point) < 0.25 * reps.std()  # centred (the old replicates sat ~2 sd below)
+    assert 0.2 < (reps < point).mean() < 0.8
 
 
 def test_label_correlation_matches_the_one_call_metric_on_resampled_rows():
@@ -116,7 +150,7 @@ def test_label_correlation_matches_the_one_call_metric_on_resampled_rows():
                                    label_text_judge=labels), cfg, B, SEED)
     idx, fidx = resample_indices(len(acts), B, SEED), resample_indices(acts.shape[1], B, SEED + 1)
     corr = [np.nanmean(label_correlation(acts[i], judge[i], labels).per_feature[f]) for i, f in zip(idx, fidx, strict=True)]
-    assert [got["label_corr_mean"]["lo"], got["label_corr_mean"]["hi"]] == _ci(corr)
+    _check(got["label_corr_mean"], corr, np.nanmean(label_correlation(acts, judge, labels).per_feature))
     assert "multimodal_fraction" not in got  # the suite's own interval (MetricSuite.extras)
 
 
@@ -136,20 +170,33 @@ def test_ground_truth_fvu_and_zeroshot_match_brute_force():
                      zeroshot={"zeroshot_a": (ids, correct), "zeroshot_b": (np.arange(len(acts)), np.ones(len(acts)))})
     cfg = SuiteConfig(gt_threshold=0.7)
     got = metric_intervals(inputs, cfg, B, SEED)
-    cov, acc, fvu, za, zm = [], [], [], [], []
-    for i in resample_indices(len(acts), B, SEED):
-        r = ground_truth(acts[i], concepts[i], names, threshold=0.7)
-        cov.append(np.nan if r.coverage is None else r.coverage)
-        la = label_accuracy(r, names, words, threshold=0.7)
-        acc.append(np.nan if la is None else la)
+    cov, auc, acc, fvu, za, zm = [], [], [], [], [], []
+    full = ground_truth(acts, concepts, names, threshold=0.7)
+    best = full.best_feature  # each concept keeps its full-sample best feature
+    assert (best >= 0).all()
+    hit = [words[best[c]] == names[c].split(":")[1] for c in range(3)]
+    cidx = resample_indices(3, B, SEED + 2)  # the concepts' level
+    for i, ci in zip(resample_indices(len(acts), B, SEED), cidx, strict=True):
+        a = np.array([roc_auc_score(concepts[i, c], acts[i, best[c]]) for c in range(3)])
+        covered = a[ci] >= 0.7
+        cov.append(covered.mean())
+        auc.append(a[ci].mean())
+        acc.append(np.mean(np.array(hit)[ci][covered]) if covered.any() else np.nan)
         fvu.append(np.mean(((x_hat[i] - x[i]) ** 2).mean(1) / (x[i] ** 2).mean(1)))
         mask = np.isin(i, ids)
         a = np.mean([correct[np.searchsorted(ids, j)] for j in i[mask]])
         za.append(a)
         zm.append((a + 1.0) / 2)
-    for key, values in (("gt_coverage", cov), ("gt_label_accuracy", acc), ("fvu", fvu), ("zeroshot_a", za),
-                        ("zeroshot_mean", zm)):
-        assert [got[key]["lo"], got[key]["hi"]] == _ci(values), key
+    assert got["gt_coverage"]["method"] == "bootstrap-images+concepts"
+    a = full.best_auroc
+    fvu_units = ((x_hat - x) ** 2).mean(1) / (x ** 2).mean(1)
+    z = correct.astype(float)
+    for key, values, point, jack in (
+            ("gt_coverage", cov, np.mean(a >= 0.7), None), ("gt_auroc_mean", auc, a.mean(), None),
+            ("gt_label_accuracy", acc, np.mean(np.array(hit)[a >= 0.7]), None),
+            ("fvu", fvu, fvu_units.mean(), mean_jackknife(fvu_units)), ("zeroshot_a", za, z.mean(), mean_jackknife(z)),
+            ("zeroshot_mean", zm, (z.mean() + 1) / 2, None)):
+        _check(got[key], values, point, jack)
 
 
 def test_zeroshot_correct_averages_to_clip_benchmark_accuracy():
@@ -173,3 +220,35 @@ def test_zeroshot_correct_averages_to_clip_benchmark_accuracy():
     right = zeroshot_correct(view, PassthroughTokenizer(), dl, classes, ["x {c}"])
     acc = zeroshot_accuracy(view, PassthroughTokenizer(), dl, classes, ["x {c}"])["acc1"]
     assert right.shape == (n,) and right.mean() == pytest.approx(acc, abs=1e-12)
+
+
+def test_frequency_matched_clarity_scores_each_feature_on_its_top_n_images():
+    acts, judge = _data(seed=4, n=60, f=7)
+    acts[:, 2] = 0.0
+    acts[[4, 9], 2] = 1.0  # two images only: left out of the matched metric
+    cfg = SuiteConfig(top_n=4)
+    got = metric_intervals(_inputs(acts, judge), cfg, B, SEED)["clarity_matched"]
+    emb = judge / np.linalg.norm(judge, axis=1, keepdims=True)
+    tops = {}
+    for j in range(acts.shape[1]):
+        above = np.flatnonzero(acts[:, j] > cfg.tau)
+        if len(above) >= cfg.top_n:
+            tops[j] = above[np.lexsort((above, -acts[above, j]))][:cfg.top_n]  # value desc, then smaller id
+    assert 2 not in tops and len(tops) >= 4
+    point = {j: _u_clarity(t, emb[t]) for j, t in tops.items()}
+    reps = []
+    for i, f in zip(resample_indices(len(acts), B, SEED), resample_indices(acts.shape[1], B, SEED + 1), strict=True):
+        per = np.full(acts.shape[1], np.nan)
+        for j, t in tops.items():
+            members = i[np.isin(i, t)]
+            per[j] = _u_clarity(members, emb[members]) if len(set(members)) >= 2 else point[j]
+        reps.append(np.nanmean(per[f]))
+    _check(got, reps, np.mean(list(point.values())))
+    # the suite's point value: mean top-n clarity over the features with n images
+    from interpbench.metrics.suite import MetricSuite
+
+    s = MetricSuite(acts.shape[1], judge.shape[1], SuiteConfig(top_n=4, polysemanticity_max_features=2))
+    s.update_images(acts, judge, np.arange(len(acts)))
+    m, _ = s.finalize()
+    assert m["clarity_matched"] == pytest.approx(np.mean(list(point.values())), abs=1e-6)
+    assert m["clarity_matched_n"] == len(tops)

@@ -139,8 +139,10 @@ def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
     suite = MetricSuite(rep.n_features, judge.shape[1], config=cfg, concept_names=source.concept_names,
                         label_text_judge=label_text, label_similarity=similarity,
                         concept_synonyms=concept_synonyms(source))
-    # the paired score's shuffled captions: a fixed seeded derangement over all pairs (global ids)
+    # the paired score's reference: every caption's unit vector summed once; its control's
+    # re-paired captions: a fixed seeded derangement over all pairs (global ids)
     perm = pairing_derangement(len(source), settings.seed) if text_feats is not None else None
+    cap_sum = caption_sums(text_feats, rep.n_features, cfg.nonnegative) if perm is not None else None
     advance = ctx_task(ctx, f"metrics {rep.meta.name}", len(source))
     for feats, t in iter_image_chunks(cache, rep.n_features):
         idx = t["index"]
@@ -149,8 +151,8 @@ def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
             concepts = torch.stack([torch.from_numpy(source.concepts(int(i))) for i in idx]).float()
         suite.update_images(feats, judge[idx], idx, concepts=concepts)
         if text_feats is not None:
-            shuffled = None if perm is None else tuple(text_feats.rows(torch.from_numpy(p[idx.numpy()])) for p in perm)
-            suite.update_pairs(feats, text_feats.rows(idx), shuffled=shuffled, ids=idx)
+            shuffled = None if perm is None else text_feats.rows(torch.from_numpy(perm[idx.numpy()]))
+            suite.update_pairs(feats, text_feats.rows(idx), shuffled=shuffled, ids=idx, caption_sum=cap_sum)
         if "sae_input" in t:
             suite.update_reconstruction(t["sae_input"], t["sae_recon"], feats)
         advance(len(idx))
@@ -158,6 +160,18 @@ def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
     metrics, per_feature = suite.finalize(labels=labels["labels"] if labels else None,
                                           vocab=labels["words"] if labels else None, vocab_text_judge=vjudge)
     return metrics, per_feature, suite.extras()
+
+
+def caption_sums(text_feats, n_features: int, nonnegative: bool, block: int = 4096):
+    """(S, M) of multimodality.caption_unit_sum over all captions, a block of rows at a time."""
+    from interpbench.metrics.inputs import to_entries
+    from interpbench.metrics.multimodality import caption_unit_sum
+
+    s, m = torch.zeros(n_features, dtype=torch.float64), 0
+    for rows in text_feats.blocks(block):
+        bs, bm = caption_unit_sum(to_entries(rows, "text_features", n_features, nonnegative))
+        s, m = s + bs, m + bm
+    return s, m
 
 
 def concept_synonyms(source) -> dict | None:
@@ -246,16 +260,17 @@ def zeroshot_correct(rep, source, cache, ctx) -> dict:
 
 def intervals(rep, source, cache, judge, labels, text_feats, settings, ctx) -> dict:
     """metric key -> interval record (metrics.bootstrap) from the cached rows; {} when
-    settings.bootstrap is 0 or the run is distributed (the rows live on several ranks)."""
-    from interpbench.distributed import current_shard
+    settings.bootstrap is 0. In a distributed run every rank gathers all rows' sparse entries
+    (the same rows a single process reads) and rank 0, which writes the results, computes the
+    same replicates; the other ranks return {}."""
     from interpbench.metrics.intervals import metric_intervals
 
-    if settings.bootstrap < 1 or current_shard().world > 1:
+    if settings.bootstrap < 1:
         return {}
     advance = ctx_task(ctx, f"intervals {rep.meta.name} (B={settings.bootstrap})", 1)
     cfg = suite_config(settings)
-    inputs = _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, settings, ctx)
-    out = metric_intervals(inputs, cfg, settings.bootstrap, settings.seed)
+    inputs = _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, settings, ctx)  # collective
+    out = metric_intervals(inputs, cfg, settings.bootstrap, settings.seed) if current_shard().is_main else {}
     advance(1)
     return out
 
@@ -298,13 +313,17 @@ def _unit(judge):
 
 
 def _all_entries(cache, n_features: int, nonnegative: bool):
-    """Entries of every cached image row (row = global image index)."""
+    """Entries of every cached image row (row = global image index). A distributed run
+    gathers every rank's chunks (sparse entries only), in row order as one process reads them."""
+    from interpbench.distributed import all_gather_objects
     from interpbench.metrics.inputs import Entries, to_entries
 
-    parts = []
+    mine = {}
     for feats, t in iter_image_chunks(cache, n_features):
         e = to_entries(feats, "features", n_features, nonnegative)
-        parts.append(Entries(e.rows + int(t["index"][0]), e.cols, e.vals, 0, n_features))
+        mine[int(t["index"][0])] = (e.rows + int(t["index"][0]), e.cols, e.vals)
+    blocks = {k: v for part in all_gather_objects(mine) for k, v in part.items()}
+    parts = [Entries(*blocks[k], 0, n_features) for k in sorted(blocks)]
     return Entries(torch.cat([p.rows for p in parts]), torch.cat([p.cols for p in parts]),
                    torch.cat([p.vals for p in parts]), cache.n_items, n_features)
 

@@ -4,9 +4,11 @@ For every (feature, concept) pair, AUROC of the feature's activation as a score 
 concept's presence (multi-hot `concepts [N, C]`), computed exactly from average ranks
 (ties, including the many zeros of sparse features, count one half):
     AUROC = (sum of positives' ranks - P (P + 1) / 2) / (P * Q)
-(Mann-Whitney U). Ranks need all values, so the accumulator keeps every non-zero activation
-(12 bytes each; never the dense [N, F] matrix: a column's zeros share one rank), up to
-`max_images` images (default 1,000,000). Exceeding the cap is an error, not a silent truncation.
+(Mann-Whitney U). Ranks need all values, so the accumulator keeps every image's non-zero
+activations (sparse, never the dense [N, F] matrix), up to `max_images` images (default
+1,000,000; the Shapes evaluation set is ~2,000). Exceeding the cap is an error, not a silent
+truncation. The ranks come from the non-zero entries alone (`sparse_auroc`): the zeros of a
+column all share one average rank, so only the entries need sorting.
 
 - gt_coverage: share of concepts (with both positives and negatives) whose best feature
   reaches AUROC >= threshold (default 0.9).
@@ -20,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from scipy.stats import rankdata
 
@@ -43,9 +46,7 @@ class GroundTruthResult:
 class GroundTruthAccumulator:
     def __init__(self, n_features: int, concept_names: list[str], max_images: int = 1_000_000):
         self.n_features, self.concept_names, self.max_images = n_features, list(concept_names), max_images
-        self._rows: list[torch.Tensor] = []  # int32 global image row of each non-zero
-        self._cols: list[torch.Tensor] = []  # int32 feature
-        self._vals: list[torch.Tensor] = []  # float32 activation
+        self._parts: list[Entries] = []  # non-zero activations, rows numbered from 0 in arrival order
         self._concepts: list[torch.Tensor] = []
         self._n = 0
 
@@ -57,61 +58,109 @@ class GroundTruthAccumulator:
             raise ShapeMismatchError("concepts: expected a 0/1 multi-hot matrix [batch, n_concepts].")
         if self._n + entries.n_rows > self.max_images:
             raise ConfigError(f"ground truth: {self._n + entries.n_rows} images exceed gt_max_images="
-                              f"{self.max_images} (exact AUROC keeps every non-zero activation in memory). "
-                              "Raise SuiteConfig.gt_max_images or evaluate ground truth on fewer images.")
-        self._rows.append((entries.rows + self._n).to(torch.int32))
-        self._cols.append(entries.cols.to(torch.int32))
-        self._vals.append(entries.vals.float())
+                              f"{self.max_images} (exact AUROC keeps all activations in memory). Raise "
+                              "SuiteConfig.gt_max_images or evaluate ground truth on fewer images.")
+        nz = entries.vals != 0
+        self._parts.append(Entries(entries.rows[nz] + self._n, entries.cols[nz], entries.vals[nz].float(),
+                                   entries.n_rows, self.n_features))
         self._concepts.append(c.to(torch.int8))
         self._n += entries.n_rows
 
     def merge(self, other: GroundTruthAccumulator) -> None:
         if other.n_features != self.n_features or other.concept_names != self.concept_names:
             raise ShapeMismatchError("GroundTruthAccumulator.merge: other has different features or concepts.")
-        sd = other.state_dict()
-        self.update(Entries(sd["rows"].long(), sd["cols"].long(), sd["vals"], other._n, self.n_features),
-                    sd["concepts"].float())
+        start = 0
+        for part, c in zip(other._parts, other._concepts, strict=True):
+            self.update(Entries(part.rows - start, part.cols, part.vals, part.n_rows, part.n_cols), c)
+            start += part.n_rows
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        rows, cols, vals, concepts = self._stacked()
-        return {"rows": rows, "cols": cols, "vals": vals, "concepts": concepts}
+        e, concepts = self._stacked()
+        return {"rows": e.rows, "cols": e.cols, "vals": e.vals, "concepts": concepts}
 
     def load_state_dict(self, sd: dict[str, torch.Tensor]) -> None:
-        if sd["concepts"].shape[1:] != (len(self.concept_names),) or (
-                sd["cols"].numel() and int(sd["cols"].max()) >= self.n_features):
+        if "acts" in sd or sd["concepts"].shape[1:] != (len(self.concept_names),) or \
+                (sd["cols"].numel() and int(sd["cols"].max()) >= self.n_features):
             raise ShapeMismatchError("GroundTruthAccumulator.load_state_dict: state has other feature or "
-                                     "concept count.")
-        self._rows, self._cols = [sd["rows"].to(torch.int32).clone()], [sd["cols"].to(torch.int32).clone()]
-        self._vals, self._concepts = [sd["vals"].float().clone()], [sd["concepts"].to(torch.int8).clone()]
-        self._n = sd["concepts"].shape[0]
+                                     "concept count, or an older layout; run the evaluation again.")
+        n = sd["concepts"].shape[0]
+        self._parts = [Entries(sd["rows"].clone(), sd["cols"].clone(), sd["vals"].float().clone(), n, self.n_features)]
+        self._concepts, self._n = [sd["concepts"].to(torch.int8).clone()], n
 
-    def _stacked(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        cat = lambda xs, dtype, width=None: torch.cat(xs) if xs else torch.zeros(  # noqa: E731
-            (0,) if width is None else (0, width), dtype=dtype)
-        return (cat(self._rows, torch.int32), cat(self._cols, torch.int32), cat(self._vals, torch.float32),
-                cat(self._concepts, torch.int8, len(self.concept_names)))
+    def _stacked(self) -> tuple[Entries, torch.Tensor]:
+        if not self._parts:
+            z = torch.zeros(0, dtype=torch.int64)
+            return Entries(z, z, torch.zeros(0), 0, self.n_features), torch.zeros(0, len(self.concept_names),
+                                                                                 dtype=torch.int8)
+        e = Entries(torch.cat([p.rows for p in self._parts]), torch.cat([p.cols for p in self._parts]),
+                    torch.cat([p.vals for p in self._parts]), self._n, self.n_features)
+        return e, torch.cat(self._concepts)
 
-    def result(self, threshold: float = 0.9, chunk: int = 1 << 22) -> GroundTruthResult:
-        rows, cols, vals, concepts = self._stacked()
-        auroc = sparse_auroc(rows.numpy(), cols.numpy(), vals.numpy(), concepts.numpy(), self.n_features, chunk)
-        defined = ~np.isnan(auroc).all(axis=1)
-        best_f = np.full(len(self.concept_names), -1, dtype=np.int64)
-        best_a = np.full(len(self.concept_names), np.nan)
-        if defined.any() and self.n_features:
-            best_f[defined] = np.nanargmax(auroc[defined], axis=1)  # first maximum on ties
-            best_a[defined] = auroc[defined, best_f[defined]]
-        feat_a = np.full(self.n_features, np.nan)
-        feat_c = np.full(self.n_features, -1, dtype=np.int64)
-        if defined.any():
-            feat_c[:] = np.nanargmax(np.where(defined[:, None], auroc, -np.inf), axis=0)
-            feat_a = auroc[feat_c, np.arange(self.n_features)]
-        n_def = int(defined.sum())
-        return GroundTruthResult(
-            auroc=auroc, best_feature=best_f, best_auroc=best_a,
-            coverage=float((best_a[defined] >= threshold).mean()) if n_def else None,
-            auroc_mean=float(best_a[defined].mean()) if n_def else None,
-            feature_best_auroc=feat_a, feature_best_concept=feat_c, n_images=int(concepts.shape[0]),
-        )
+    def result(self, threshold: float = 0.9) -> GroundTruthResult:
+        e, concepts = self._stacked()
+        return result_from_auroc(sparse_auroc(e, concepts.numpy()), threshold, self.n_features, e.n_rows)
+
+
+def result_from_auroc(auroc: np.ndarray, threshold: float, n_features: int, n_images: int) -> GroundTruthResult:
+    """Best feature per concept (first maximum on ties), coverage and mean best AUROC."""
+    n_concepts = auroc.shape[0]
+    defined = ~np.isnan(auroc).all(axis=1) if n_features else np.zeros(n_concepts, dtype=bool)
+    best_f = np.full(n_concepts, -1, dtype=np.int64)
+    best_a = np.full(n_concepts, np.nan)
+    if defined.any():
+        best_f[defined] = np.nanargmax(auroc[defined], axis=1)
+        best_a[defined] = auroc[defined, best_f[defined]]
+    feat_a = np.full(n_features, np.nan)
+    feat_c = np.full(n_features, -1, dtype=np.int64)
+    if defined.any():
+        feat_c[:] = np.nanargmax(np.where(defined[:, None], auroc, -np.inf), axis=0)
+        feat_a = auroc[feat_c, np.arange(n_features)]
+    n_def = int(defined.sum())
+    return GroundTruthResult(
+        auroc=auroc, best_feature=best_f, best_auroc=best_a,
+        coverage=float((best_a[defined] >= threshold).mean()) if n_def else None,
+        auroc_mean=float(best_a[defined].mean()) if n_def else None,
+        feature_best_auroc=feat_a, feature_best_concept=feat_c, n_images=n_images,
+    )
+
+
+def sparse_auroc(e: Entries, concepts: np.ndarray) -> np.ndarray:
+    """[C, F] exact AUROC (average ranks, as `exact_auroc`) from the non-zero entries of an
+    [N, F] matrix. In column f with z zeros and m negative entries, every zero has rank
+    m + (z + 1) / 2 and a non-zero entry its average rank among the column's entries, plus z
+    when it is positive; the positives' rank sum is then two sparse products."""
+    n, f = e.n_rows, e.n_cols
+    pos = concepts.astype(np.float64)
+    n_pos = pos.sum(axis=0)
+    n_neg = n - n_pos
+    out = np.full((concepts.shape[1], f), np.nan)
+    ok = (n_pos > 0) & (n_neg > 0)
+    if not ok.any() or f == 0:
+        return out
+    rows, cols, vals = e.rows.numpy(), e.cols.numpy(), e.vals.double().numpy()
+    keep = vals != 0
+    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    order = np.lexsort((vals, cols))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    nnz = np.bincount(cols, minlength=f)
+    col_start = np.concatenate([[0], np.cumsum(nnz)[:-1]])
+    new_tie = np.ones(len(vals), dtype=bool)
+    new_tie[1:] = (cols[1:] != cols[:-1]) | (vals[1:] != vals[:-1])
+    tie_id = np.cumsum(new_tie) - 1
+    tie_first = np.flatnonzero(new_tie)
+    tie_last = np.append(tie_first[1:], len(vals)) - 1
+    zeros = (n - nnz).astype(np.float64)
+    negatives = np.bincount(cols[vals < 0], minlength=f).astype(np.float64)
+    rank = (tie_first[tie_id] + tie_last[tie_id]) / 2.0 - col_start[cols] + 1.0 + np.where(vals > 0, zeros[cols], 0.0)
+    zero_rank = negatives + (zeros + 1.0) / 2.0
+    ranks = sp.csr_matrix((rank, (rows, cols)), shape=(n, f))
+    present = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, f))
+    p_ok = pos[:, ok]
+    pos_nz = np.asarray((present.T @ p_ok).T)  # [C_ok, F] positives with a non-zero entry
+    r_pos = np.asarray((ranks.T @ p_ok).T) + zero_rank[None, :] * (n_pos[ok][:, None] - pos_nz)
+    p, q = n_pos[ok][:, None], n_neg[ok][:, None]
+    out[ok] = (r_pos - p * (p + 1) / 2) / (p * q)
+    return out
 
 
 def exact_auroc(acts: np.ndarray, concepts: np.ndarray, chunk: int = 1024) -> np.ndarray:
@@ -129,64 +178,6 @@ def exact_auroc(acts: np.ndarray, concepts: np.ndarray, chunk: int = 1024) -> np
         p, q = n_pos[ok][:, None], n_neg[ok][:, None]
         out[ok, start:start + chunk] = (r_pos - p * (p + 1) / 2) / (p * q)
     return out
-
-
-def sparse_auroc(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, concepts: np.ndarray, n_features: int,
-                 chunk: int = 1 << 22) -> np.ndarray:
-    """exact_auroc of the [N, F] matrix whose non-zeros are (rows, cols, vals), N = len(concepts),
-    without forming it: a column's zeros share one average rank, so only its non-zeros are
-    sorted. Ranks are multiples of 1/2 and their sums are exact in float64, so the result is
-    bit-identical to exact_auroc on the dense matrix. Works through `chunk` non-zeros at a time."""
-    from scipy.sparse import csr_matrix
-
-    n = concepts.shape[0]
-    pos = concepts.astype(np.float64)
-    n_pos = pos.sum(axis=0)
-    n_neg = n - n_pos
-    out = np.full((concepts.shape[1], n_features), np.nan)
-    ok = (n_pos > 0) & (n_neg > 0)
-    if not ok.any():
-        return out
-    order = np.argsort(cols, kind="stable")
-    nnz = np.bincount(cols, minlength=n_features)
-    ends = np.cumsum(nnz)
-    pos_ok, p, q = pos[:, ok], n_pos[ok][:, None], n_neg[ok][:, None]
-    f0 = 0
-    while f0 < n_features:  # a block of whole features with about `chunk` non-zeros
-        f1 = max(f0 + 1, int(np.searchsorted(ends, ends[f0 - 1] + chunk if f0 else chunk, side="right")))
-        f1 = min(f1, n_features)
-        lo, hi = (int(ends[f0 - 1]) if f0 else 0), int(ends[f1 - 1])
-        sel = order[lo:hi]
-        ranks, zero_rank = _column_ranks(cols[sel] - f0, vals[sel], n, f1 - f0)
-        local = (cols[sel] - f0).astype(np.int64)
-        # rank sum of each concept's positives: their non-zeros one by one, their zeros by count
-        r_nz = csr_matrix((ranks, (local, rows[sel])), shape=(f1 - f0, n)) @ pos_ok
-        p_nz = csr_matrix((np.ones(len(sel)), (local, rows[sel])), shape=(f1 - f0, n)) @ pos_ok
-        r_pos = (r_nz + (p.T - p_nz) * zero_rank[:, None]).T
-        out[ok, f0:f1] = (r_pos - p * (p + 1) / 2) / (p * q)
-        f0 = f1
-    return out
-
-
-def _column_ranks(cols: np.ndarray, vals: np.ndarray, n: int, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """Average ranks (1-based, ties share the mean) of each non-zero within its column of an
-    n-row matrix, and the rank all of a column's zeros share."""
-    order = np.lexsort((vals, cols))
-    c, v = cols[order], vals[order]
-    new_run = np.ones(len(c), dtype=bool)
-    new_run[1:] = (c[1:] != c[:-1]) | (v[1:] != v[:-1])
-    starts = np.flatnonzero(new_run)
-    run_len = np.diff(np.append(starts, len(c)))
-    col_first = np.searchsorted(c, np.arange(n_cols))  # c is sorted
-    first_in_col = starts - col_first[c[starts]]  # 0-based position of each tie run in its column
-    run_rank = first_in_col + (run_len + 1) / 2
-    nnz = np.bincount(cols, minlength=n_cols)
-    neg = np.bincount(cols[vals < 0], minlength=n_cols)
-    zeros = n - nnz
-    ranks_sorted = np.repeat(run_rank, run_len) + np.where(v > 0, zeros[c], 0)  # zeros sit below positives
-    ranks = np.empty(len(c))
-    ranks[order] = ranks_sorted
-    return ranks, neg + (zeros + 1) / 2
 
 
 def _norm_word(w: str) -> str:

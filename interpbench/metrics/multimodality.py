@@ -27,16 +27,21 @@ Marginal (per modality; re-pairing the rows changes none of these):
 
 Paired (depends on which caption belongs to which image):
 - paired_multimodality = mean over pairs b of
-      cos(a(image_b), a(caption_b)) - cos(a(image_b), a(caption_pi(b)))
-  with pi a fixed seeded derangement (one cycle through all pairs, `pairing_derangement`).
-  Each cosine is scale-free, and the shuffled term removes what any caption would share with
-  the image (features that fire on everything), so chance is 0. A pair whose image or either
-  caption has no active feature has no cosine and is left out.
-  The score splits over features: per_feature_i = mean_b [a_i(img) a_i(cap) / (|a(img)| |a(cap)|)
-  - the same with cap_pi(b)], summing to the score.
-- Its shuffled-caption control replays the score with the captions re-paired by pi:
-      mean_b cos(a(image_b), a(caption_pi(b))) - cos(a(image_b), a(caption_pi2(b)))
-  (pi2 = pi applied twice, again a derangement and never pi(b)); it should be near 0.
+      cos(a(image_b), a(caption_b)) - mean_{c != b} cos(a(image_b), a(caption_c))
+  The second term is the image's mean cosine with every other caption, which removes what
+  any caption would share with the image (features that fire on everything), so chance is 0,
+  without the randomness of one shuffled pairing. With u(x) = x / |x| and S = sum_c u(caption_c)
+  over the M captions that have an active feature,
+      mean_{c != b} cos(image_b, caption_c) = u(image_b) . (S - u(caption_b)) / (M - [caption_b active]),
+  so one pass suffices once S and M are known: they are a sum over the captions, computed
+  before the pass (`caption_unit_sum`) and handed to every update. A pair whose image or
+  caption has no active feature is left out.
+  The score splits over features: per_feature_i = mean_b u(image_b)_i [u(caption_b)_i -
+  (S_i - u(caption_b)_i) / (M - 1)], summing to the score.
+- Its shuffled-caption control replays the score with the captions re-paired by pi, a fixed
+  seeded derangement (one cycle through all pairs, `pairing_derangement`):
+      mean_b cos(a(image_b), a(caption_pi(b))) - mean_{c not in {b, pi(b)}} cos(a(image_b), a(caption_c))
+  Leaving the true caption out of the reference mean makes its expectation over pi exactly 0.
 """
 
 from __future__ import annotations
@@ -172,7 +177,7 @@ def _cosines(image: Entries, text: Entries, n_img: torch.Tensor, n_txt: torch.Te
 
 @dataclass
 class PairedResult:
-    paired: float | None  # mean over valid pairs of cos(matched) - cos(shuffled); chance 0
+    paired: float | None  # mean over valid pairs of cos(own caption) - mean cos(other captions); chance 0
     control: float | None  # the same with the captions re-paired by the derangement
     per_pair: np.ndarray  # [n] per-pair differences in pair-id order, NaN where undefined
     per_pair_control: np.ndarray  # [n]
@@ -180,11 +185,42 @@ class PairedResult:
     n_valid: int
 
 
+def caption_unit_sum(text: Entries) -> tuple[torch.Tensor, int]:
+    """(S, M): the sum of the unit caption vectors [F] (float64) and the number of captions
+    with an active feature. Sums over batches add up, so a caller can build them chunk by chunk."""
+    norms = _row_norms(text)
+    s = torch.zeros(text.n_cols, dtype=torch.float64).index_add_(0, text.cols, text.vals.double() / norms[text.rows])
+    return s, int((norms > 0).sum())
+
+
+def _mean_other(image: Entries, n_img, s: torch.Tensor, m, leave_out: list[tuple[Entries, torch.Tensor]]):
+    """Per row: u(image_b) . (S - sum of u(left-out captions)) / (M - their count), NaN where
+    nothing is left to average; and the per-entry terms (rows, cols, term) of that mean."""
+    inv = torch.where(n_img > 0, 1.0 / n_img.clamp_min(1e-300), torch.zeros_like(n_img))
+    den = torch.full((image.n_rows,), float(m), dtype=torch.float64)
+    for _cap, n_cap in leave_out:
+        den -= (n_cap > 0).double()
+    ok = den > 0
+    scale = torch.where(ok, 1.0 / den.clamp_min(1.0), torch.zeros_like(den))
+    rows, cols = [image.rows], [image.cols]
+    terms = [image.vals.double() * inv[image.rows] * s[image.cols] * scale[image.rows]]
+    for cap, n_cap in leave_out:
+        a, b = _matches(image, cap)
+        r = image.rows[a]
+        rows.append(r)
+        cols.append(image.cols[a])
+        terms.append(-image.vals[a].double() * inv[r] * cap.vals[b].double() / n_cap[r] * scale[r])
+    rows, cols, term = torch.cat(rows), torch.cat(cols), torch.cat(terms)
+    mean = torch.zeros(image.n_rows, dtype=torch.float64).index_add_(0, rows, term)
+    mean[~ok] = float("nan")
+    return mean, rows, cols, term
+
+
 class PairedAccumulator:
     """The paired multimodality score and its shuffled-caption control (module docstring).
 
     Keeps two floats per pair (for the bootstrap over pairs), so its state grows with N
-    like the ground-truth accumulator's, at 24 bytes a pair (id, value, control)."""
+    at 24 bytes a pair (id, value, control)."""
 
     def __init__(self, n_features: int):
         self.n_features = n_features
@@ -194,26 +230,33 @@ class PairedAccumulator:
         self._ctrl: list[torch.Tensor] = []
         self._next_id = 0
 
-    def update(self, image: Entries, text: Entries, shuffled: Entries, shuffled2: Entries,
+    def update(self, image: Entries, text: Entries, shuffled: Entries, caption_sum: tuple[torch.Tensor, int],
                ids: torch.Tensor | None = None) -> None:
-        """text: each image's own caption; shuffled/shuffled2: the captions of pi(b) and pi(pi(b));
-        ids: [B] global pair ids (fix the bootstrap's order across shards; default: arrival order)."""
-        _check_paired(image, text, shuffled, shuffled2)
+        """text: each image's own caption; shuffled: the caption of pi(b); caption_sum: (S, M) of
+        ALL captions of the data set (`caption_unit_sum`), the same for every batch; ids: [B]
+        global pair ids (fix the bootstrap's order across shards; default: arrival order)."""
+        _check_paired(image, text, shuffled)
+        s, m = caption_sum
+        if s.shape != (self.n_features,):
+            raise ShapeMismatchError(f"PairedAccumulator.update: caption_sum has shape {tuple(s.shape)}; "
+                                     f"expected ({self.n_features},).")
         ids = (torch.arange(self._next_id, self._next_id + image.n_rows) if ids is None
                else torch.as_tensor(np.asarray(ids)).long().flatten())
         if ids.numel():
             self._next_id = max(self._next_id, int(ids.max()) + 1)
-        norms = [_row_norms(e) for e in (image, text, shuffled, shuffled2)]
-        cos_true, r1, c1, t1 = _cosines(image, text, norms[0], norms[1])
-        cos_shuf, r2, c2, t2 = _cosines(image, shuffled, norms[0], norms[2])
-        cos_shuf2 = _cosines(image, shuffled2, norms[0], norms[3])[0]
-        diff = cos_true - cos_shuf
+        n_img, n_txt, n_shuf = (_row_norms(e) for e in (image, text, shuffled))
+        s = s.double()
+        cos_true, r1, c1, t1 = _cosines(image, text, n_img, n_txt)
+        other, r2, c2, t2 = _mean_other(image, n_img, s, m, [(text, n_txt)])
+        diff = cos_true - other
         valid = ~torch.isnan(diff)
         self.part.index_add_(0, c1[valid[r1]], t1[valid[r1]])
         self.part.index_add_(0, c2[valid[r2]], -t2[valid[r2]])
+        cos_shuf = _cosines(image, shuffled, n_img, n_shuf)[0]
+        other_shuf = _mean_other(image, n_img, s, m, [(text, n_txt), (shuffled, n_shuf)])[0]
         self._ids.append(ids.clone())
         self._diff.append(diff)
-        self._ctrl.append(cos_shuf - cos_shuf2)
+        self._ctrl.append(cos_shuf - other_shuf)
 
     def merge(self, other: PairedAccumulator) -> None:
         if other.n_features != self.n_features:
@@ -254,16 +297,15 @@ def _nanmean(x: np.ndarray) -> float | None:
     return float(x[ok].mean()) if ok.any() else None
 
 
-def pairing_derangement(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
-    """(pi, pi2): pi a seeded derangement of range(n) that is one cycle through all n pairs,
-    pi2 = pi applied twice. For n >= 3 both move every pair and pi2(b) != pi(b); None below 3."""
+def pairing_derangement(n: int, seed: int = 0) -> np.ndarray | None:
+    """pi: a seeded derangement of range(n) that is one cycle through all n pairs (so pi(b) != b);
+    None below 3 pairs (the control's reference mean leaves out two captions)."""
     if n < 3:
         return None
     order = np.random.default_rng(seed).permutation(n)
-    pi, pi2 = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    pi = np.empty(n, dtype=np.int64)
     pi[order] = np.roll(order, -1)
-    pi2[order] = np.roll(order, -2)
-    return pi, pi2
+    return pi
 
 
 def modality_scores(image_features, text_features, n_min: int = 2,
@@ -279,12 +321,12 @@ def modality_scores(image_features, text_features, n_min: int = 2,
 def paired_multimodality(image_features, text_features, seed: int = 0) -> PairedResult:
     """One call: the paired score of [N, F] image and caption activations, row b paired with row b."""
     n, n_features = int(image_features.shape[0]), int(image_features.shape[1])
-    perm = pairing_derangement(n, seed)
-    if perm is None:
+    pi = pairing_derangement(n, seed)
+    if pi is None:
         return PairedAccumulator(n_features).result()
     txt = np.asarray(text_features) if not isinstance(text_features, torch.Tensor) else text_features
+    image, text, shuffled = (to_entries(x, name, n_features) for x, name in (
+        (image_features, "image_features"), (txt, "text_features"), (txt[pi], "shuffled_text")))
     acc = PairedAccumulator(n_features)
-    acc.update(*(to_entries(x, name, n_features) for x, name in (
-        (image_features, "image_features"), (txt, "text_features"), (txt[perm[0]], "shuffled_text"),
-        (txt[perm[1]], "shuffled_text"))))
+    acc.update(image, text, shuffled, caption_unit_sum(text))
     return acc.result()

@@ -17,7 +17,7 @@ import torch
 
 from interpbench.errors import ConfigError, ShapeMismatchError
 
-from .bootstrap import bootstrap, interval_record, mean_interval
+from .bootstrap import bca_interval, interval_record, mean_interval, mean_interval_kind, resample_indices
 from .clarity import ClarityAccumulator, topn_clarity
 from .ground_truth import GroundTruthAccumulator, label_accuracy
 from .inputs import as_float_or_none, check_rows, to_entries, to_ids, to_matrix, unit_rows
@@ -101,23 +101,22 @@ class MetricSuite:
                                          "its concepts [B, n_concepts].")
             self.gt.update(e, concepts)
 
-    def update_pairs(self, image_features, text_features, shuffled=None, ids=None) -> None:
+    def update_pairs(self, image_features, text_features, shuffled=None, ids=None, caption_sum=None) -> None:
         """Paired image and caption features, row b of each describing the same pair.
 
-        shuffled: (text of pi(b), text of pi(pi(b))) for each row, pi a fixed derangement of
-        all pairs (`multimodality.pairing_derangement`); without it the paired score is not
+        shuffled: the caption features of pi(b) for each row, pi a fixed derangement of all
+        pairs (`multimodality.pairing_derangement`); caption_sum: (S, M) of all the data set's
+        captions (`multimodality.caption_unit_sum`). Without both the paired score is not
         computed. ids: [B] global pair ids (the bootstrap's order; default arrival order)."""
         check_rows(image_features, text_features, "image_features", "text_features")
         nn = self.cfg.nonnegative
         image = to_entries(image_features, "image_features", self.n_features, nn)
         text = to_entries(text_features, "text_features", self.n_features, nn)
         self.modality.update(image, text)
-        if shuffled is not None:
-            for x in shuffled:
-                check_rows(image_features, x, "image_features", "shuffled_text_features")
-            pi, pi2 = (to_entries(x, "shuffled_text_features", self.n_features, nn) for x in shuffled)
-            self.paired.update(image, text, pi, pi2,
-                               None if ids is None else to_ids(ids, "ids", image.n_rows))
+        if shuffled is not None and caption_sum is not None:
+            check_rows(image_features, shuffled, "image_features", "shuffled_text_features")
+            pi = to_entries(shuffled, "shuffled_text_features", self.n_features, nn)
+            self.paired.update(image, text, pi, caption_sum, None if ids is None else to_ids(ids, "ids", image.n_rows))
         self._n_pairs += int(image_features.shape[0])
 
     def update_reconstruction(self, x, x_hat, z) -> None:
@@ -190,15 +189,18 @@ class MetricSuite:
         poly_mean, poly = polysemanticity(self.topn, c.n_min, max_features=c.polysemanticity_max_features,
                                           seed=c.seed)
         red_mean, red = redundancy(self.topn, c.n_min, self._topn_sums)
-        metrics.update(clarity_topn=mean, polysemanticity=poly_mean, redundancy=red_mean)
+        # frequency-matched Clarity: every feature on exactly top_n images (features with fewer left out)
+        full = (self.topn.counts() >= c.top_n).numpy()
+        metrics.update(clarity_topn=mean, clarity_matched=float(arr[full].mean()) if full.any() else None,
+                       clarity_matched_n=int(full.sum()), polysemanticity=poly_mean, redundancy=red_mean)
         per.update(clarity_topn=arr, polysemanticity=poly, redundancy=red)
 
     def extras(self) -> dict:
         """{"intervals": {key: interval}, "controls": {name: {key: value}}} from the last finalize."""
         return {"intervals": dict(self.intervals), "controls": {k: dict(v) for k, v in self.controls.items()}}
 
-    def _interval(self, key: str, ci, method: str) -> None:
-        rec = interval_record(ci, method, seed=self.cfg.seed)
+    def _interval(self, key: str, ci, method: str, kind: str = "bca") -> None:
+        rec = interval_record(ci, method, seed=self.cfg.seed, kind=kind)
         if rec is not None:
             self.intervals[key] = rec
 
@@ -213,10 +215,11 @@ class MetricSuite:
         scores = r.modality_score[r.scored]
         seed = self.cfg.seed
         self._interval("multimodal_fraction", mean_interval((scores >= lo) & (scores <= hi), seed=seed)
-                       if scores.size else None, "bootstrap-features")
+                       if scores.size else None, "bootstrap-features", mean_interval_kind(scores.size))
         defined = r.modality_score[~np.isnan(r.modality_score)]
-        self._interval("modality_score_median", bootstrap(defined.size, lambda i: np.median(defined[i]), seed=seed)
-                       if defined.size else None, "bootstrap-features")
+        self._interval("modality_score_median", bca_interval(
+            [np.median(defined[i]) for i in resample_indices(defined.size, seed=seed)], median)
+            if defined.size else None, "bootstrap-features", kind="bc")
         # Both are functions of per-tower marginals, which re-pairing the captions cannot change:
         # their shuffled-caption controls equal them (tested), so the report shows they ignore pairing.
         shuffled = {"multimodal_fraction": r.multimodal_fraction, "modality_score_median": median}
@@ -224,7 +227,8 @@ class MetricSuite:
         if p.n_valid:
             metrics.update(paired_multimodality=p.paired, paired_n=p.n_valid)
             per["paired_multimodality"] = p.per_feature
-            self._interval("paired_multimodality", mean_interval(p.per_pair, seed=seed), "bootstrap-pairs")
+            self._interval("paired_multimodality", mean_interval(p.per_pair, seed=seed), "bootstrap-pairs",
+                           mean_interval_kind(p.n_valid))
             shuffled["paired_multimodality"] = p.control
         self.controls["shuffled_pairs"] = {k: as_float_or_none(v) for k, v in shuffled.items()}
 
