@@ -87,7 +87,7 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     """Evaluate one model on one data set; returns (record, per_feature arrays, labels)."""
     from interpbench.adapters import load_representation
     from interpbench.data import load_source
-    from interpbench.evaluation import steps
+    from interpbench.evaluation import label_routes, steps
     from interpbench.evaluation.counterfactual import counterfactual_selectivity_step
 
     t0 = time.time()
@@ -96,20 +96,38 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     source = load_source(settings.dataset, settings.n_images, settings.seed)
     steps.check_judge(source, settings)
     # Read before extraction, so a missing vocabulary fails in seconds rather than after minutes.
-    words = steps.vocab_words(settings) if rep.meta.has_text else None
+    words = steps.vocab_words(settings)
     cache = steps.extract(rep, source, settings, ctx)
     judge = steps.judge_embeddings(source, settings, ctx)
-    labels = steps.vocabulary_labels(rep, words, settings, ctx)
+    routes = label_routes.before_suite(rep, words, settings, ctx)  # text and decoder routes
+    primary = label_routes.primary_route(routes)
+    labels = routes.get(primary)  # None when the primary labels come from the images (after the pass)
     text_feats = steps.caption_features(rep, source, settings, ctx)
-    metrics, per_feature, extras = steps.run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx)
+    metrics, per_feature, extras = steps.run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx,
+                                                   routes=routes)
+    routes, route_metrics, route_per = extras.pop("label_routes")
+    primary = label_routes.primary_route(routes)
+    labels = routes.get(primary)
+    if labels is None:  # no route at all (a judge that cannot embed words): no label metrics
+        primary = None
+    metrics.update(route_metrics.get(primary, {}))
+    per_feature.update(route_per.get(primary, {}))
+    per_feature.update({f"{k}@{r}": v for r, arrays in route_per.items() if r != primary for k, v in arrays.items()})
     cf_metrics, cf_intervals, cf_per_feature = counterfactual_selectivity_step(rep, source, labels, per_feature,
-                                                                               settings, ctx)
+                                                                               settings, ctx, routes=routes)
+    cf_metrics, cf_routes = label_routes.split_route_keys(cf_metrics)
+    cf_intervals, cf_route_intervals = label_routes.split_route_keys(cf_intervals)
     metrics.update(cf_metrics)
     per_feature.update(cf_per_feature)
     if settings.zeroshot:
         metrics.update(steps.zeroshot(rep, source, cache, settings, ctx))
     # intervals of the same numbers, from the cached rows (no second model pass)
-    intervals = steps.intervals(rep, source, cache, judge, labels, text_feats, settings, ctx)
+    intervals = steps.intervals(rep, source, cache, judge, labels, text_feats, settings, ctx, routes=routes)
+    intervals, route_intervals = label_routes.split_route_keys(intervals)
+    for r, m in cf_routes.items():
+        route_metrics.setdefault(r, {}).update(m)
+    for r, iv in cf_route_intervals.items():
+        route_intervals.setdefault(r, {}).update(iv)
     record = {
         "schema_version": 1,
         "interpbench_version": interpbench.__version__,
@@ -121,15 +139,32 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
         # metric key -> metrics.bootstrap.interval_record; the suite's own (paired multimodality) win
         "intervals": {**intervals, **extras["intervals"]},
         "controls": extras["controls"],  # control name -> {metric key: value}, e.g. "shuffled_pairs"
+        "label_routes": label_routes.record(primary, route_metrics, route_intervals,
+                                            label_routes.agreement(routes, _concept_of_word(source)),
+                                            label_routes.unavailable_routes(rep, "images" in routes)),
         "timing": {"wall_time_s": round(time.time() - t0, 2)},
         "device": str(ctx.device),
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
                         "open_clip": package_version("open_clip_torch"), "clip_benchmark": package_version("clip-benchmark"),
                         "machine": platform.machine()},
     }
+    unavailable = steps.unavailable_metrics(rep, source)
+    if unavailable:
+        record["unavailable"] = unavailable
     if cf_intervals:
         record.setdefault("intervals", {}).update(cf_intervals)
+    # the other routes' words, written by results.store.write_result as .labels.<route>.json sidecars
+    record["_route_labels"] = {r: steps.labels_for_record(lab) for r, lab in routes.items() if r != primary}
     return record, per_feature, steps.labels_for_record(labels)
+
+
+def _concept_of_word(source) -> dict | None:
+    """Word -> ground-truth concept it names, for route agreement (Shapes); None elsewhere."""
+    if source.concept_names is None:
+        return None
+    from interpbench.data.shapes import word_concepts
+
+    return word_concepts()
 
 
 def package_version(pkg: str) -> str:

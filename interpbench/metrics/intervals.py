@@ -56,6 +56,10 @@ class IntervalInputs:
     sae_recon: torch.Tensor | None = None
     label_judge: torch.Tensor | None = None  # [N, d] what label correlation scores against, if not judge_unit
     zeroshot: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # key -> (image ids, correct)
+    # labelling routes beside the primary labels (evaluation/label_routes.py): route -> [F, d] judge
+    # text embedding of each label, and route -> [F] top words; their intervals come back as "key@route"
+    label_routes: dict[str, np.ndarray] = field(default_factory=dict)
+    route_top_words: dict[str, list] = field(default_factory=dict)
 
 
 class RowTaker:
@@ -85,7 +89,7 @@ def metric_intervals(inputs: IntervalInputs, cfg, b: int = DEFAULT_B, seed: int 
     weights = np.stack([np.bincount(i, minlength=n) for i in idx.numpy()]).astype(np.float64)  # [b, N]
     stats: dict[str, tuple[list, str]] = {}
     _clarity_family(inputs, cfg, idx, fidx, weights, stats)
-    if inputs.label_text_judge is not None:
+    if inputs.label_text_judge is not None or inputs.label_routes:
         _label_correlation(inputs, cfg, idx, fidx, weights, stats)
     # the multimodality metrics' intervals come from MetricSuite.extras() (over features and pairs)
     if inputs.concepts is not None and inputs.concept_names is not None:
@@ -212,13 +216,18 @@ def _label_correlation(inputs, cfg, idx, fidx, weights, stats) -> None:
             ("sum_a", sa), ("sum_a2", sa2), ("emb_sum", w @ em), ("emb_outer", em.T @ (w[:, None] * em)))
         } | {"weighted": weighted, "n_images": torch.tensor(int(w.sum()))}
 
+    # one accumulator state per replicate serves every set of labels (primary and each route)
+    sets = ({"label_corr_mean": inputs.label_text_judge} if inputs.label_text_judge is not None else {}) | {
+        f"label_corr_mean@{r}": t for r, t in inputs.label_routes.items()}
+
     def finish(acc):
-        return acc.result(inputs.label_text_judge, cfg.corr_threshold).per_feature
+        return np.stack([acc.result(t, cfg.corr_threshold).per_feature for t in sets.values()])
 
     per = _stateful(lambda: LabelCorrelationAccumulator(e.n_cols, emb.shape[1]), state,
                     lambda acc: acc.update(e, emb), finish, lambda acc, i: acc.update(taker.take(i), emb[i]), idx)
-    vals = [_feature_mean(p, fidx[r] if fidx is not None else None) for r, p in enumerate(per)]
-    stats["label_corr_mean"] = (vals, TWO_LEVEL)
+    for j, key in enumerate(sets):
+        vals = [_feature_mean(p[j], fidx[r] if fidx is not None else None) for r, p in enumerate(per)]
+        stats[key] = (vals, TWO_LEVEL)
 
 
 def _ground_truth(inputs, cfg, idx, stats, gt_candidates: int = 4) -> None:
@@ -232,7 +241,9 @@ def _ground_truth(inputs, cfg, idx, stats, gt_candidates: int = 4) -> None:
     cand = np.unique(top)
     local = np.searchsorted(cand, top)  # [C, k] columns of each concept's candidates in dense[:, cand]
     sub = dense[:, cand]
-    cov, acc = [], []
+    words = ({"gt_label_accuracy": inputs.top_words} if inputs.top_words is not None else {}) | {
+        f"gt_label_accuracy@{r}": w for r, w in inputs.route_top_words.items()}
+    cov, acc = [], {k: [] for k in words}
     for i in idx.numpy():
         a = exact_auroc(sub[i], concepts[i])  # [C, |cand|]
         own = np.take_along_axis(a, local, axis=1)  # [C, k]
@@ -244,14 +255,13 @@ def _ground_truth(inputs, cfg, idx, stats, gt_candidates: int = 4) -> None:
             best_f[defined] = cand[local[defined, j]]
             best_a[defined] = own[defined, j]
         cov.append(float((best_a[defined] >= cfg.gt_threshold).mean()) if defined.any() else np.nan)
-        if inputs.top_words is not None:
-            res = GroundTruthResult(a, best_f, best_a, None, None, np.zeros(0), np.zeros(0), len(i))
-            la = label_accuracy(res, inputs.concept_names, inputs.top_words, inputs.concept_synonyms,
+        res = GroundTruthResult(a, best_f, best_a, None, None, np.zeros(0), np.zeros(0), len(i))
+        for key, top_words in words.items():
+            la = label_accuracy(res, inputs.concept_names, top_words, inputs.concept_synonyms,
                                 threshold=cfg.gt_threshold)
-            acc.append(np.nan if la is None else la)
+            acc[key].append(np.nan if la is None else la)
     stats["gt_coverage"] = (cov, IMAGES)
-    if inputs.top_words is not None:
-        stats["gt_label_accuracy"] = (acc, IMAGES)
+    stats.update({key: (vals, IMAGES) for key, vals in acc.items()})
 
 
 def _weighted_means(weights: np.ndarray, values: np.ndarray, ok: np.ndarray) -> np.ndarray:
