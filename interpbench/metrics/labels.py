@@ -82,12 +82,14 @@ def _chunk_topk(scores: torch.Tensor, k: int, floor: float | None = None) -> tup
     resolving (sparse word activations tie at 0 in almost every row: a full sort of the
     whole block would cost ~1 GB at F = 55,296).
     """
-    top = torch.topk(scores, k, dim=1, sorted=True)
-    kth = top.values[:, -1:]
-    tied = (scores == kth).sum(dim=1) > (top.values == kth).sum(dim=1)
+    # One more than k: a boundary tie exists iff the best value left out equals the k-th value
+    # (it is the largest of the rest), which avoids a full comparison pass over the block.
+    extra = int(scores.shape[1] > k)
+    top = torch.topk(scores, k + extra, dim=1, sorted=True)
+    vals, idx = top.values[:, :k].clone(), top.indices[:, :k].clone()
+    tied = top.values[:, k] == vals[:, -1] if extra else torch.zeros(scores.shape[0], dtype=torch.bool)
     if floor is not None:
-        tied &= kth[:, 0] > floor
-    vals, idx = top.values.clone(), top.indices.clone()
+        tied &= vals[:, -1] > floor
     if bool(tied.any()):
         s = torch.sort(scores[tied], dim=1, descending=True, stable=True)
         vals[tied], idx[tied] = s.values[:, :k], s.indices[:, :k]
@@ -158,7 +160,8 @@ def _nearest_words(rows: torch.Tensor, words_in, k: int, chunk: int, what: str, 
         words = to_matrix(block, what, rows.shape[1], torch.float32)
         wn = words.norm(dim=1)
         cos = rows @ (words / wn.clamp(min=tiny)[:, None]).T
-        cos[:, wn == 0] = float("-inf")  # a zero word embedding has no direction
+        if bool((wn == 0).any()):
+            cos[:, wn == 0] = float("-inf")  # a zero word embedding has no direction
         run.add(cos, seen)
         seen += words.shape[0]
     keep = torch.isfinite(run.vals) & (norms > 0)
