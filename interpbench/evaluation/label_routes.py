@@ -77,6 +77,18 @@ def after_suite(suite, routes: dict[str, dict], words: list[str], vjudge) -> tup
     return metrics, per
 
 
+def merge_routes(primary, route_metrics: dict, route_intervals: dict, cf: tuple[dict, dict], metrics: dict,
+                 intervals: dict) -> None:
+    """Add the counterfactual step's per-route numbers (cf = (route -> metrics, route -> intervals))
+    and give the primary route the record's own numbers (computed once, not per route); in place."""
+    for part, into in zip(cf, (route_metrics, route_intervals), strict=True):
+        for r, values in part.items():
+            into.setdefault(r, {}).update(values)
+    if primary is not None:
+        route_metrics[primary].update({k: metrics[k] for k in ("cf_selectivity", "cf_selectivity_n") if k in metrics})
+        route_intervals[primary] = {k: intervals[k] for k in INTERVAL_KEYS if k in intervals}
+
+
 def agreement(routes: dict[str, dict], concept_of_word=None) -> dict[str, dict]:
     """"a~b" -> {"share", "n"} for every pair of routes: among features both routes label (with a
     word that names a concept, when `concept_of_word` is given), the share whose top words name

@@ -114,7 +114,9 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     per_feature.update(route_per.get(primary, {}))
     per_feature.update({f"{k}@{r}": v for r, arrays in route_per.items() if r != primary for k, v in arrays.items()})
     cf_metrics, cf_intervals, cf_per_feature = counterfactual_selectivity_step(rep, source, labels, per_feature,
-                                                                               settings, ctx, routes=routes)
+                                                                               settings, ctx,
+                                                                               routes={r: v for r, v in routes.items()
+                                                                                       if r != primary})
     cf_metrics, cf_routes = label_routes.split_route_keys(cf_metrics)
     cf_intervals, cf_route_intervals = label_routes.split_route_keys(cf_intervals)
     metrics.update(cf_metrics)
@@ -124,10 +126,8 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     # intervals of the same numbers, from the cached rows (no second model pass)
     intervals = steps.intervals(rep, source, cache, judge, labels, text_feats, settings, ctx, routes=routes)
     intervals, route_intervals = label_routes.split_route_keys(intervals)
-    for r, m in cf_routes.items():
-        route_metrics.setdefault(r, {}).update(m)
-    for r, iv in cf_route_intervals.items():
-        route_intervals.setdefault(r, {}).update(iv)
+    label_routes.merge_routes(primary, route_metrics, route_intervals, (cf_routes, cf_route_intervals),
+                              metrics, {**intervals, **cf_intervals})
     record = {
         "schema_version": 1,
         "interpbench_version": interpbench.__version__,

@@ -288,7 +288,7 @@ def _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, setting
     if vjudge is not None:
         if labels is not None:
             inputs.label_text_judge = label_text_from_vocab(labels["labels"], vjudge)
-        inputs.label_routes = {r: label_text_from_vocab(lab["labels"], vjudge) for r, lab in (routes or {}).items()}
+        inputs.label_routes = {r: label_text_from_vocab(lab["labels"], vjudge) for r, lab in _others(routes, labels)}
         if settings.judge == "groundtruth":  # the suite's "dot" similarity: raw 0/1 concept vectors
             inputs.label_judge = judge.double()
     if source.concept_names is not None:
@@ -299,12 +299,18 @@ def _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, setting
         inputs.concept_synonyms = concept_synonyms(source)
         if labels is not None:
             inputs.top_words = _top_words(labels)
-        inputs.route_top_words = {r: _top_words(lab) for r, lab in (routes or {}).items()}
+        inputs.route_top_words = {r: _top_words(lab) for r, lab in _others(routes, labels)}
     if "sae_input" in cache.read(0).tensors:
         inputs.sae_input, inputs.sae_recon = cache_rows(cache, "sae_input"), cache_rows(cache, "sae_recon")
     if settings.zeroshot:
         inputs.zeroshot = zeroshot_correct(rep, source, cache, ctx)
     return inputs
+
+
+def _others(routes, labels) -> list:
+    """(route, labels) of the routes other than the primary `labels` (whose intervals are the
+    record's own: the runner copies them to the primary route)."""
+    return [(r, lab) for r, lab in (routes or {}).items() if lab is not labels]
 
 
 def _top_words(labels) -> list[str | None]:
