@@ -83,7 +83,8 @@ def _dataset_page(name: str, records: list[dict], stem: str, docs_url: str) -> t
     controls = sort_rows([record_row(r) for r in records if is_control(r)])
     identity = ", ".join(sorted({f"`{settings_hash(r['dataset'].get('identity', ''))}`" for r in records}))
     intro = (f"Data set `{name}` (identity hash {identity}). {judges_line(records)} "
-             f"Full precision: [{stem}.csv]({stem}.csv). {analysis_note(records)} {route_note(records)}").rstrip()
+             f"Full precision: [{stem}.csv]({stem}.csv). "
+             + " ".join(p for p in (analysis_note(records), route_note(records)) if p)).rstrip()
     text = markdown_table(f"Leaderboard: {name}", rows, ID_FIELDS[:2] + ID_FIELDS[3:], intro, docs_url,
                           controls=controls, flags=separation_flags(records))
     figs = "\n".join(f"### {title}\n\n![{title}]({stem}-{plot}.png)\n" for plot, title in PLOTS)
