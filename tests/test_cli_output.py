@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from interpbench.cli.main import app
 from interpbench.evaluation.summary import COLUMNS, _fmt, print_summary
 from interpbench.registry import known_checkpoints
+from interpbench.results.store import ROUTE_LABELS
 
 # The notices issue 17 lists; each would otherwise reach the user on every evaluate.
 LIBRARY_NOTICES = ("Sparse CSR tensor support is in beta state", "Conversion of an array with ndim > 0",
@@ -40,7 +41,7 @@ def test_evaluate_through_a_pipe_prints_the_whole_table_and_no_library_notices(t
            "--cache-dir", str(tmp_path / "c")]
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr
-    (path,) = [p for p in (tmp_path / "r").rglob("*.json") if not p.name.endswith(".labels.json")]
+    (path,) = [p for p in (tmp_path / "r").rglob("*.json") if not ROUTE_LABELS.search(p.name)]  # no sidecars
     metrics = json.loads(path.read_text())["metrics"]
     row = _row(run.stdout, spec)
     cells = [c.strip() for c in row.strip("│ ").split("│")]

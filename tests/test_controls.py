@@ -16,6 +16,7 @@ from interpbench.adapters import load_representation
 from interpbench.adapters.controls import random_codes
 from interpbench.adapters.sae_canonical import HookSite
 from interpbench.errors import BadSpecError
+from interpbench.results.store import ROUTE_LABELS
 from interpbench.specs import parse_spec
 
 TAU = 1e-3
@@ -186,7 +187,7 @@ def test_evaluate_a_control_end_to_end(tmp_path, monkeypatch):
                                    "--judge", "groundtruth", "--no-zeroshot", "--results", str(tmp_path / "res"),
                                    "--quiet", "--device", "cpu"])
     assert out.exit_code == 0, out.output
-    (path,) = [p for p in (tmp_path / "res").rglob("*.json") if not p.name.endswith(".labels.json")]
+    (path,) = [p for p in (tmp_path / "res").rglob("*.json") if not ROUTE_LABELS.search(p.name)]
     record = json.loads(path.read_text())
     assert record["model"]["control"] == {"of": "shapes:sae", "kind": "random-codes", "seed": 0}
     assert record["model"]["n_features"] == 512 and record["metrics"]["l0"] == 16.0

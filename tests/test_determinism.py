@@ -11,6 +11,7 @@ from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
 from interpbench.cli.main import app
+from interpbench.results.store import ROUTE_LABELS
 
 
 def strip_timing(obj):
@@ -27,7 +28,7 @@ def evaluate(model, out, cache, *extra):
             "--cache-dir", str(cache), *extra]
     result = CliRunner().invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    [path] = [p for p in out.rglob("*.json") if not p.name.endswith(".labels.json")]
+    [path] = [p for p in out.rglob("*.json") if not ROUTE_LABELS.search(p.name)]
     record = json.loads(path.read_text())
     feats = load_file(str(path.parent / record["per_feature_file"]))
     labels = (path.parent / record["labels_file"]).read_text() if record.get("labels_file") else None

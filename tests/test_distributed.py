@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from interpbench.distributed import Shard, all_gather_objects, gather_rows, merge_across_ranks
+from interpbench.results.store import ROUTE_LABELS
 
 
 def test_shards_partition_the_chunks():
@@ -89,7 +90,7 @@ def test_torchrun_merges_real_accumulators_with_gloo(tmp_path):
 
 
 def _metrics(folder):
-    files = [f for f in glob.glob(f"{folder}/*/*.json") if not f.endswith(".labels.json")]
+    files = [f for f in glob.glob(f"{folder}/*/*.json") if not ROUTE_LABELS.search(f)]
     assert len(files) == 1, files
     return json.loads(open(files[0]).read())["metrics"]
 

@@ -15,12 +15,15 @@ def validate_metrics(
     = Path("leaderboards/validity.md"),
 ):
     """Per metric: gap to the random control, reseed spread, agreement with ground truth, and
-    whether it moves when the image-caption pairing is broken."""
+    whether it moves when the image-caption pairing is broken; then label validity per labelling
+    route (text, decoder, images) against the controls."""
     from interpbench.cli.leaderboard import report_skipped
     from interpbench.leaderboard.build import load_records
+    from interpbench.leaderboard.label_validity import append_label_validity
     from interpbench.leaderboard.validity import write_validity
 
     records, skipped = load_records(results)
     report_skipped(skipped)
     written = write_validity(records, out)
+    append_label_validity(records, out)  # its own section (label routes vs their controls), same files
     typer.echo(f"{len(records)} results -> " + ", ".join(map(str, written)))

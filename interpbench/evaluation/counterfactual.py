@@ -29,13 +29,17 @@ from interpbench.metrics.selectivity import INTERVAL_METHOD, counterfactual_sele
 GT_MIN_AUROC = 0.75
 
 
-def counterfactual_selectivity_step(rep, source, labels, per_feature, settings, ctx) -> tuple[dict, dict, dict]:
-    """(metrics, intervals, per-feature arrays); all empty off Shapes or with cf_scenes = 0."""
+def counterfactual_selectivity_step(rep, source, labels, per_feature, settings, ctx,
+                                    routes: dict | None = None) -> tuple[dict, dict, dict]:
+    """(metrics, intervals, per-feature arrays); all empty off Shapes or with cf_scenes = 0.
+    routes: route -> labels (evaluation.label_routes); each route's score is keyed
+    "cf_selectivity@route" (one extraction of the pairs serves every labelling)."""
     if settings.cf_scenes <= 0 or not hasattr(source, "world"):
         return {}, {}, {}
     cf = CounterfactualSource(settings.cf_scenes, settings.seed)
     labellings = {"cf_selectivity": vocabulary_concepts(labels, rep.n_features),
-                  "cf_selectivity_gt": ground_truth_concepts(per_feature, rep.n_features)}
+                  "cf_selectivity_gt": ground_truth_concepts(per_feature, rep.n_features),
+                  **{f"cf_selectivity@{r}": vocabulary_concepts(lab, rep.n_features) for r, lab in (routes or {}).items()}}
     labellings = {k: v for k, v in labellings.items() if v is not None}
     cols = np.flatnonzero(np.any([fc >= 0 for fc in labellings.values()], axis=0)) if labellings else []
     acts = _features(rep, cf, settings, ctx, cols)  # [items, labelled features]
@@ -45,7 +49,8 @@ def counterfactual_selectivity_step(rep, source, labels, per_feature, settings, 
     for key, fc in labellings.items():
         r = counterfactual_selectivity(acts[base], acts[edited], toggled, groups, fc[cols], units=scene,
                                        seed=settings.seed)
-        metrics.update({key: r.mean, f"{key}_n": r.n_scored})
+        name, _, route = key.partition("@")
+        metrics.update({key: r.mean, f"{name}_n" + (f"@{route}" if route else ""): r.n_scored})
         per[key] = np.full(rep.n_features, np.nan, dtype=np.float32)
         per[key][cols] = r.per_feature
         if r.interval is not None:

@@ -93,7 +93,7 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     """Evaluate one model on one data set; returns (record, per_feature arrays, labels)."""
     from interpbench.adapters import load_representation
     from interpbench.data import load_source
-    from interpbench.evaluation import steps
+    from interpbench.evaluation import label_routes, steps
     from interpbench.evaluation.counterfactual import counterfactual_selectivity_step
 
     t0 = time.time()
@@ -105,21 +105,38 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     check_outputs(source, ctx)
     stage = StageTimer()
     # Read before extraction, so a missing vocabulary fails in seconds rather than after minutes.
-    words = stage("vocabulary", steps.vocab_words, settings) if rep.meta.has_text else None
+    words = stage("vocabulary", steps.vocab_words, settings)
     cache = stage("extraction", steps.extract, rep, source, settings, ctx)
     judge = stage("extraction", steps.judge_embeddings, source, settings, ctx)
-    labels = stage("vocabulary", steps.vocabulary_labels, rep, words, settings, ctx)
+    routes = stage("vocabulary", label_routes.before_suite, rep, words, settings, ctx)  # text and decoder routes
+    primary = label_routes.primary_route(routes)
+    labels = routes.get(primary)  # None when the primary labels come from the images (after the pass)
     text_feats = stage("captions", steps.caption_features, rep, source, settings, ctx)
     metrics, per_feature, extras = stage("metrics", steps.run_suite, rep, source, cache, judge, labels, text_feats,
-                                         settings, ctx)
+                                         settings, ctx, routes)
+    routes, route_metrics, route_per = extras.pop("label_routes")
+    primary = label_routes.primary_route(routes)
+    labels = routes.get(primary)
+    if labels is None:  # no route at all (a judge that cannot embed words): no label metrics
+        primary = None
+    metrics.update(route_metrics.get(primary, {}))
+    per_feature.update(route_per.get(primary, {}))
+    per_feature.update({f"{k}@{r}": v for r, arrays in route_per.items() if r != primary for k, v in arrays.items()})
     cf_metrics, cf_intervals, cf_per_feature = stage("counterfactual", counterfactual_selectivity_step, rep, source,
-                                                     labels, per_feature, settings, ctx)
+                                                     labels, per_feature, settings, ctx,
+                                                     {r: v for r, v in routes.items() if r != primary})
+    cf_metrics, cf_routes = label_routes.split_route_keys(cf_metrics)
+    cf_intervals, cf_route_intervals = label_routes.split_route_keys(cf_intervals)
     metrics.update(cf_metrics)
     per_feature.update(cf_per_feature)
     if settings.zeroshot:
         metrics.update(stage("zeroshot", steps.zeroshot, rep, source, cache, settings, ctx))
     # intervals of the same numbers, from the cached rows (no second model pass)
-    intervals = stage("intervals", steps.intervals, rep, source, cache, judge, labels, text_feats, settings, ctx)
+    intervals = stage("intervals", steps.intervals, rep, source, cache, judge, labels, text_feats, settings, ctx,
+                      routes)
+    intervals, route_intervals = label_routes.split_route_keys(intervals)
+    label_routes.merge_routes(primary, route_metrics, route_intervals, (cf_routes, cf_route_intervals),
+                              metrics, {**intervals, **cf_intervals})
     record = {
         "schema_version": 1,
         "interpbench_version": interpbench.__version__,
@@ -131,6 +148,9 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
         # metric key -> metrics.bootstrap.interval_record; the suite's own (paired multimodality) win
         "intervals": {**intervals, **extras["intervals"]},
         "controls": extras["controls"],  # control name -> {metric key: value}, e.g. "shuffled_pairs"
+        "label_routes": label_routes.record(primary, route_metrics, route_intervals,
+                                            label_routes.agreement(routes, _concept_of_word(source)),
+                                            label_routes.unavailable_routes(rep, "images" in routes)),
         "timing": {"wall_time_s": round(time.time() - t0, 2)},
         "timings": stage.record(),  # seconds per stage: where the time (and a GPU's time) goes
         "device": str(ctx.device),
@@ -140,8 +160,13 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     }
     if settings.skip_unreadable:
         record["dataset"]["skipped_unreadable"] = {"count": len(source.skipped), "names": list(source.skipped)}
+    unavailable = steps.unavailable_metrics(rep, source)
+    if unavailable:
+        record["unavailable"] = unavailable
     if cf_intervals:
         record.setdefault("intervals", {}).update(cf_intervals)
+    # the other routes' words, written by results.store.write_result as .labels.<route>.json sidecars
+    record["_route_labels"] = {r: steps.labels_for_record(lab) for r, lab in routes.items() if r != primary}
     return record, per_feature, steps.labels_for_record(labels)
 
 
@@ -171,6 +196,15 @@ class StageTimer:
 
     def record(self) -> dict[str, float]:
         return {k: round(v, 2) for k, v in self.seconds.items()}
+
+
+def _concept_of_word(source) -> dict | None:
+    """Word -> ground-truth concept it names, for route agreement (Shapes); None elsewhere."""
+    if source.concept_names is None:
+        return None
+    from interpbench.data.shapes import word_concepts
+
+    return word_concepts()
 
 
 def package_version(pkg: str) -> str:

@@ -91,19 +91,19 @@ def vocabulary_labels(rep, words: list[str] | None, settings, ctx) -> dict | Non
                                                   n_features=rep.n_features)}
 
 
-def vocab_judge(labels, settings, ctx, source=None) -> torch.Tensor | None:
-    """[V, d_judge] judge text embeddings of the vocabulary (None without labels or a text judge).
+def vocab_judge(words, settings, ctx, source=None) -> torch.Tensor | None:
+    """[V, d_judge] judge text embeddings of the vocabulary words (None without words).
     The ground-truth judge's "embedding" of a word is the 0/1 vector of the concepts it names."""
-    if labels is None:
+    if words is None:
         return None
     if settings.judge == "groundtruth":
         from interpbench.data.shapes import word_concept_matrix
 
-        return torch.from_numpy(word_concept_matrix(labels["words"], source.concept_names))
+        return torch.from_numpy(word_concept_matrix(words, source.concept_names))
     from interpbench.vocab import encode_vocab
 
     judge = _judge_rep(settings, ctx)
-    return encode_vocab(judge.encode_text_embedding, labels["words"], ctx.cache_dir,
+    return encode_vocab(judge.encode_text_embedding, words, ctx.cache_dir,
                         {"model": judge.meta.fingerprint, "spec": judge.meta.spec, "what": "embedding"},
                         template=settings.template, sparse=False)
 
@@ -119,6 +119,20 @@ def caption_features(rep, source, settings, ctx):
                                 "what": "caption-features"}, rows=True, progress=advance)
 
 
+MULTIMODAL_KEYS = ("multimodal_fraction", "paired_multimodality", "modality_score_median")
+IMAGE_ONLY = "image-only"  # the reason recorded (and shown as "n/a: image-only") for a rep without text
+
+
+def unavailable_metrics(rep, source) -> dict[str, str]:
+    """metric key -> why it was not measured (record["unavailable"]): multimodality needs a text
+    side ("image-only") and captions ("no captions")."""
+    if not rep.meta.has_text:
+        return dict.fromkeys(MULTIMODAL_KEYS, IMAGE_ONLY)
+    if source.captions(0) is None:
+        return dict.fromkeys(MULTIMODAL_KEYS, "no captions")
+    return {}
+
+
 def suite_config(settings):
     from interpbench.metrics.suite import SuiteConfig
 
@@ -126,14 +140,22 @@ def suite_config(settings):
                        top_k_words=settings.top_k_words, corr_threshold=settings.corr_threshold, seed=settings.seed)
 
 
-def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
+def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx, routes=None):
+    """(metrics, per_feature, extras) of the metric pass. `labels`: the primary labels known
+    before the pass (or None); `routes`: route -> labels of every route known before it
+    (evaluation.label_routes), whose label metrics, and the image route's labels, are added
+    from the same pass as extras["label_routes"] = (route labels, route metrics, route arrays)."""
+    from interpbench.evaluation import label_routes
     from interpbench.metrics.label_correlation import label_text_from_vocab
     from interpbench.metrics.multimodality import pairing_derangement
     from interpbench.metrics.suite import MetricSuite
 
     cfg = suite_config(settings)
-    vjudge = vocab_judge(labels, settings, ctx, source)
-    label_text = label_text_from_vocab(labels["labels"], vjudge) if vjudge is not None else None
+    words = labels["words"] if labels else (next(iter(routes.values()))["words"] if routes else None)
+    if routes is not None and words is None:
+        words = vocab_words(settings)
+    vjudge = vocab_judge(words, settings, ctx, source)
+    label_text = label_text_from_vocab(labels["labels"], vjudge) if vjudge is not None and labels else None
     # ground truth: label correlation is with the labelled concept's presence (0/1), not a cosine
     similarity = "dot" if settings.judge == "groundtruth" else "cosine"
     suite = MetricSuite(rep.n_features, judge.shape[1], config=cfg, concept_names=source.concept_names,
@@ -159,7 +181,12 @@ def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx):
     suite = merge_across_ranks(suite)  # distributed runs: every rank scored its own chunks
     metrics, per_feature = suite.finalize(labels=labels["labels"] if labels else None,
                                           vocab=labels["words"] if labels else None, vocab_text_judge=vjudge)
-    return metrics, per_feature, suite.extras()
+    extras = suite.extras()
+    if routes is not None:
+        routes = dict(routes)
+        route_metrics, route_per = label_routes.after_suite(suite, routes, words, vjudge)
+        extras["label_routes"] = (routes, route_metrics, route_per)
+    return metrics, per_feature, extras
 
 
 def caption_sums(text_feats, n_features: int, nonnegative: bool, block: int = 4096):
@@ -258,24 +285,25 @@ def zeroshot_correct(rep, source, cache, ctx) -> dict:
     return out
 
 
-def intervals(rep, source, cache, judge, labels, text_feats, settings, ctx) -> dict:
+def intervals(rep, source, cache, judge, labels, text_feats, settings, ctx, routes=None) -> dict:
     """metric key -> interval record (metrics.bootstrap) from the cached rows; {} when
     settings.bootstrap is 0. In a distributed run every rank gathers all rows' sparse entries
     (the same rows a single process reads) and rank 0, which writes the results, computes the
-    same replicates; the other ranks return {}."""
+    same replicates; the other ranks return {}. routes: route -> labels; their label metrics'
+    intervals come back as "key@route"."""
     from interpbench.metrics.intervals import metric_intervals
 
     if settings.bootstrap < 1:
         return {}
     advance = ctx_task(ctx, f"intervals {rep.meta.name} (B={settings.bootstrap})", 1)
     cfg = suite_config(settings)
-    inputs = _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, settings, ctx)  # collective
+    inputs = _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, settings, ctx, routes)  # collective
     out = metric_intervals(inputs, cfg, settings.bootstrap, settings.seed) if current_shard().is_main else {}
     advance(1)
     return out
 
 
-def _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, settings, ctx):
+def _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, settings, ctx, routes=None):
     """Every array the intervals read, one row per image, from the cache and earlier steps."""
     import numpy as np
 
@@ -286,9 +314,12 @@ def _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, setting
     inputs = IntervalInputs(features=_all_entries(cache, rep.n_features, cfg.nonnegative), judge_unit=_unit(judge))
     if text_feats is not None:
         inputs.text_features = to_entries(text_feats.to_torch(), "text_features", rep.n_features, cfg.nonnegative)
-    vjudge = vocab_judge(labels, settings, ctx, source)  # read back from the text cache
+    words = labels["words"] if labels else (next(iter(routes.values()))["words"] if routes else None)
+    vjudge = vocab_judge(words, settings, ctx, source)  # read back from the text cache
     if vjudge is not None:
-        inputs.label_text_judge = label_text_from_vocab(labels["labels"], vjudge)
+        if labels is not None:
+            inputs.label_text_judge = label_text_from_vocab(labels["labels"], vjudge)
+        inputs.label_routes = {r: label_text_from_vocab(lab["labels"], vjudge) for r, lab in _others(routes, labels)}
         if settings.judge == "groundtruth":  # the suite's "dot" similarity: raw 0/1 concept vectors
             inputs.label_judge = judge.double()
     if source.concept_names is not None:
@@ -298,12 +329,23 @@ def _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, setting
         inputs.concept_names = list(source.concept_names)
         inputs.concept_synonyms = concept_synonyms(source)
         if labels is not None:
-            inputs.top_words = [labels["words"][w] if w >= 0 else None for w in labels["labels"].word_ids[:, 0].tolist()]
+            inputs.top_words = _top_words(labels)
+        inputs.route_top_words = {r: _top_words(lab) for r, lab in _others(routes, labels)}
     if "sae_input" in cache.read(0).tensors:
         inputs.sae_input, inputs.sae_recon = cache_rows(cache, "sae_input"), cache_rows(cache, "sae_recon")
     if settings.zeroshot:
         inputs.zeroshot = zeroshot_correct(rep, source, cache, ctx)
     return inputs
+
+
+def _others(routes, labels) -> list:
+    """(route, labels) of the routes other than the primary `labels` (whose intervals are the
+    record's own: the runner copies them to the primary route)."""
+    return [(r, lab) for r, lab in (routes or {}).items() if lab is not labels]
+
+
+def _top_words(labels) -> list[str | None]:
+    return [labels["words"][w] if w >= 0 else None for w in labels["labels"].word_ids[:, 0].tolist()]
 
 
 def _unit(judge):

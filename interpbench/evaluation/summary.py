@@ -20,6 +20,14 @@ def stage_line(record) -> str:
     return ", ".join(f"{k} {v:.1f} s" for k, v in timings.items() if v) or "no stage timings recorded"
 
 
+def cell(record: dict, key: str) -> str:
+    """The value, or "n/a: <why>" where the record marks the metric as not applicable."""
+    from interpbench.leaderboard.label_routes import unavailable_text
+
+    v = record["metrics"].get(key)
+    return (v is None and unavailable_text(record, key)) or _fmt(v)
+
+
 def print_summary(records, verbose: bool = False) -> None:
     from rich.table import Table
 
@@ -31,11 +39,14 @@ def print_summary(records, verbose: bool = False) -> None:
     for _, title in COLUMNS:
         table.add_column(title, justify="right", no_wrap=True)
     for record, _path in records:
-        m = record["metrics"]
-        table.add_row(record["model"]["name"], *[_fmt(m.get(k)) for k, _ in COLUMNS])
+        table.add_row(record["model"]["name"], *[cell(record, k) for k, _ in COLUMNS])
     console = output_console()
     console.print(table)
     for record, path in records:
         console.print(f"wrote {path}  ({record['timing']['wall_time_s']:.1f} s)")
         if verbose:
             console.print(f"  stages: {stage_line(record)}", highlight=False)
+        routes = record.get("label_routes") or {}
+        if routes.get("primary"):
+            console.print(f"  labels: {routes['primary']} route (also: "
+                          f"{', '.join(r for r in routes.get('routes', {}) if r != routes['primary']) or 'none'})")

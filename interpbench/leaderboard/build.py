@@ -9,6 +9,7 @@ from interpbench.errors import InterpbenchError, MissingFileError
 from interpbench.ioutils import atomic_write_text
 from interpbench.leaderboard import plots
 from interpbench.leaderboard.columns import DOCS_URL
+from interpbench.leaderboard.label_routes import route_note
 from interpbench.leaderboard.merge import analysis_note, attach_analyses
 from interpbench.leaderboard.reseed import write_reseed
 from interpbench.leaderboard.tables import (
@@ -82,7 +83,8 @@ def _dataset_page(name: str, records: list[dict], stem: str, docs_url: str) -> t
     controls = sort_rows([record_row(r) for r in records if is_control(r)])
     identity = ", ".join(sorted({f"`{settings_hash(r['dataset'].get('identity', ''))}`" for r in records}))
     intro = (f"Data set `{name}` (identity hash {identity}). {judges_line(records)} "
-             f"Full precision: [{stem}.csv]({stem}.csv). {analysis_note(records)}").rstrip()
+             f"Full precision: [{stem}.csv]({stem}.csv). "
+             + " ".join(p for p in (analysis_note(records), route_note(records)) if p)).rstrip()
     text = markdown_table(f"Leaderboard: {name}", rows, ID_FIELDS[:2] + ID_FIELDS[3:], intro, docs_url,
                           controls=controls, flags=separation_flags(records))
     figs = "\n".join(f"### {title}\n\n![{title}]({stem}-{plot}.png)\n" for plot, title in PLOTS)
@@ -112,7 +114,7 @@ def build_leaderboard(results_dir: Path, out_dir: Path, docs_url: str = DOCS_URL
     rows = overall_rows([record_row(r) for r in records if not is_control(r)])
     controls = overall_rows([record_row(r) for r in records if is_control(r)])
     intro = ("Mean of each metric over a model's results on all data sets (column `datasets`); "
-             f"intervals only where a model has one result. {judges_line(records)}")
+             f"intervals only where a model has one result. {judges_line(records)} {route_note(records)}").rstrip()
     ids = ("model", "kind", "datasets")
     page = markdown_table("Leaderboard: overall", rows, ids, intro, docs_url, controls=controls,
                           flags=separation_flags(records))

@@ -17,6 +17,7 @@ import csv
 import io
 
 from interpbench.leaderboard.columns import COLUMNS, DOCS_URL
+from interpbench.leaderboard.label_routes import unavailable_text
 from interpbench.results.store import STAGES, settings_hash
 
 ID_FIELDS = ("model", "kind", "dataset", "judge", "n_images", "settings")
@@ -56,9 +57,12 @@ def record_row(record: dict) -> dict:
     row = {"model": record["model"]["spec"], "kind": record["model"].get("kind", ""),
            "dataset": record["dataset"]["name"], "judge": str(settings.get("judge", "")),
            "n_images": settings.get("n_images"), "settings": settings_hash(settings),
-           "control": control_text(record), "_iv": {}, "timings": record.get("timings") or {}}
+           "control": control_text(record), "_iv": {}, "_na": {}, "timings": record.get("timings") or {}}
     for c in COLUMNS:
         row[c.key] = c.value(record["metrics"])
+        na = unavailable_text(record, c.key) if row[c.key] is None else None
+        if na:
+            row["_na"][c.key] = na  # the cell says why, not "–"
         iv = column_interval(record, c)
         row[f"{c.key}_lo"], row[f"{c.key}_hi"] = (iv["lo"], iv["hi"]) if iv else (None, None)
         if iv:
@@ -84,7 +88,8 @@ def overall_rows(rows: list[dict]) -> list[dict]:
     out = []
     for model, group in by_model.items():
         row = {"model": model, "kind": group[0]["kind"], "datasets": len({r["dataset"] for r in group}),
-               "control": group[0].get("control", ""), "_iv": dict(group[0]["_iv"]) if len(group) == 1 else {}}
+               "control": group[0].get("control", ""), "_iv": dict(group[0]["_iv"]) if len(group) == 1 else {},
+               "_na": {k: v for k, v in group[0].get("_na", {}).items() if all(r.get("_na", {}).get(k) == v for r in group)}}
         for c in COLUMNS:
             vals = [r[c.key] for r in group if r[c.key] is not None]
             row[c.key] = sum(vals) / len(vals) if vals else None
@@ -125,6 +130,8 @@ def _cell(text: str) -> str:
 def value_text(col, row: dict) -> str:
     """'0.444 ± 0.021' (half-width of the 95% interval), or the bare value without one."""
     v, lo, hi = row.get(col.key), row.get(f"{col.key}_lo"), row.get(f"{col.key}_hi")
+    if v is None and col.key in row.get("_na", {}):
+        return row["_na"][col.key]
     text = col.fmt(v)
     if v is None or lo is None or hi is None:
         return text

@@ -56,6 +56,10 @@ class IntervalInputs:
     sae_recon: torch.Tensor | None = None
     label_judge: torch.Tensor | None = None  # [N, d] what label correlation scores against, if not judge_unit
     zeroshot: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # key -> (image ids, correct)
+    # labelling routes beside the primary labels (evaluation/label_routes.py): route -> [F, d] judge
+    # text embedding of each label, and route -> [F] top words; their intervals come back as "key@route"
+    label_routes: dict[str, np.ndarray] = field(default_factory=dict)
+    route_top_words: dict[str, list] = field(default_factory=dict)
 
 
 class RowTaker:
@@ -89,7 +93,7 @@ def metric_intervals(inputs: IntervalInputs, cfg, b: int = DEFAULT_B, seed: int 
     weights = np.stack([np.bincount(i, minlength=n) for i in idx.numpy()]).astype(np.float64)  # [b + 1, N]
     stats: dict[str, tuple] = {}  # key -> (point + replicates, method[, jackknife values])
     _clarity_family(inputs, cfg, idx, fidx, weights, stats)
-    if inputs.label_text_judge is not None:
+    if inputs.label_text_judge is not None or inputs.label_routes:
         _label_correlation(inputs, cfg, idx, fidx, weights, stats)
     # the multimodality metrics' intervals come from MetricSuite.extras() (over features and pairs)
     if inputs.concepts is not None and inputs.concept_names is not None:
@@ -256,13 +260,18 @@ def _label_correlation(inputs, cfg, idx, fidx, weights, stats) -> None:
             ("sum_a", sa), ("sum_a2", sa2), ("emb_sum", w @ em), ("emb_outer", em.T @ (w[:, None] * em)))
         } | {"weighted": weighted, "n_images": torch.tensor(int(w.sum()))}
 
+    # one accumulator state per replicate serves every set of labels (primary and each route)
+    sets = ({"label_corr_mean": inputs.label_text_judge} if inputs.label_text_judge is not None else {}) | {
+        f"label_corr_mean@{r}": t for r, t in inputs.label_routes.items()}
+
     def finish(acc):
-        return acc.result(inputs.label_text_judge, cfg.corr_threshold).per_feature
+        return np.stack([acc.result(t, cfg.corr_threshold).per_feature for t in sets.values()])
 
     per = _stateful(lambda: LabelCorrelationAccumulator(e.n_cols, emb.shape[1]), state,
                     lambda acc: acc.update(e, emb), finish, lambda acc, i: acc.update(taker.take(i), emb[i]), idx)
-    vals = [_feature_mean(p, fidx[r] if fidx is not None else None) for r, p in enumerate(per)]
-    stats["label_corr_mean"] = (vals, TWO_LEVEL)
+    for j, key in enumerate(sets):
+        vals = [_feature_mean(p[j], fidx[r] if fidx is not None else None) for r, p in enumerate(per)]
+        stats[key] = (vals, TWO_LEVEL)
 
 
 def _ground_truth(inputs, cfg, idx, stats, seed: int) -> None:
@@ -280,25 +289,24 @@ def _ground_truth(inputs, cfg, idx, stats, seed: int) -> None:
         return
     best = full.best_feature[defined]
     cols = _dense_columns(e, best)  # [N, C_defined]
-    hits = None
-    if inputs.top_words is not None:
-        words = [inputs.top_words[f] for f in best]
-        names = [n for n, d in zip(inputs.concept_names, defined, strict=True) if d]
-        hits = np.array([_names_concept(w, n, inputs.concept_synonyms) for w, n in zip(words, names, strict=True)])
+    names = [n for n, d in zip(inputs.concept_names, defined, strict=True) if d]
+    route_words = ({"gt_label_accuracy": inputs.top_words} if inputs.top_words is not None else {}) | {
+        f"gt_label_accuracy@{r}": w for r, w in inputs.route_top_words.items()}
+    hits = {key: np.array([_names_concept(top[f], n, inputs.concept_synonyms) for f, n in zip(best, names, strict=True)])
+            for key, top in route_words.items()}  # per labelling route: does the best feature's word name it
     cidx = _with_identity(resample_indices(int(defined.sum()), len(idx) - 1, seed + 2))
-    cov, auc, acc = [], [], []
+    cov, auc, acc = [], [], {key: [] for key in hits}
     for r, i in enumerate(idx.numpy()):
         a = np.diagonal(exact_auroc(cols[i], concepts[i][:, defined]))  # each concept's own feature
         c = cidx[r][np.isfinite(a[cidx[r]])]
         covered = a[c] >= cfg.gt_threshold
         cov.append(float(covered.mean()) if c.size else np.nan)
         auc.append(float(a[c].mean()) if c.size else np.nan)
-        if hits is not None:
-            acc.append(float(hits[c][covered].mean()) if covered.any() else np.nan)
+        for key, h in hits.items():
+            acc[key].append(float(h[c][covered].mean()) if covered.any() else np.nan)
     stats["gt_coverage"] = (cov, TWO_LEVEL_CONCEPTS)
     stats["gt_auroc_mean"] = (auc, TWO_LEVEL_CONCEPTS)
-    if hits is not None:
-        stats["gt_label_accuracy"] = (acc, TWO_LEVEL_CONCEPTS)
+    stats.update({key: (vals, TWO_LEVEL_CONCEPTS) for key, vals in acc.items()})
 
 
 def _names_concept(word, concept_name, synonyms) -> bool:

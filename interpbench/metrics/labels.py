@@ -5,8 +5,13 @@
   labels are its top-K words by activation. Only words with a positive activation count,
   so a feature that no word activates gets no label (id -1, score NaN).
 - `decoder_labels` (Discover-then-Name / MSAE `sae_naming.py`): for SAEs, each decoder
-  atom W_dec[i] is named by the words whose text embedding (already in the SAE input
-  space) has the highest cosine with it. Every non-zero atom gets K words.
+  atom is named by the words whose text embedding has the highest cosine with it. The atoms
+  must be in the words' space: the evaluation maps residual-stream atoms to CLIP's joint
+  space along the direct path first (`adapters.direct_path`). Every non-zero atom gets K words.
+- `image_labels` (SemanticLens-style, any representation): each feature is named by the
+  words whose judge text embedding has the highest cosine with the mean unit judge
+  embedding of the feature's top-n images (`TopNAccumulator.sums`). Needs only [F, d] sums
+  from the streaming pass, never an [N, V] or [F, V] array.
 
 Both work over V in chunks, so memory is O(F * (K + chunk)) even for V = 100k, F = 55k.
 Ties between equal scores always go to the lower vocabulary index, so labels do not depend
@@ -25,12 +30,14 @@ from interpbench.errors import ShapeMismatchError
 
 from .inputs import to_matrix
 
+BLOCK_ENTRIES = 1 << 26  # float32 entries of one [F, words] score block (256 MB)
+
 
 @dataclass
 class FeatureLabels:
     word_ids: np.ndarray  # int64 [F, K], -1 = no word
     scores: np.ndarray  # float32 [F, K], NaN where no word
-    source: str  # "text_tower" or "decoder"
+    source: str  # the route: "text_tower", "decoder" or "images"
 
     @property
     def top(self) -> np.ndarray:
@@ -75,12 +82,14 @@ def _chunk_topk(scores: torch.Tensor, k: int, floor: float | None = None) -> tup
     resolving (sparse word activations tie at 0 in almost every row: a full sort of the
     whole block would cost ~1 GB at F = 55,296).
     """
-    top = torch.topk(scores, k, dim=1, sorted=True)
-    kth = top.values[:, -1:]
-    tied = (scores == kth).sum(dim=1) > (top.values == kth).sum(dim=1)
+    # One more than k: a boundary tie exists iff the best value left out equals the k-th value
+    # (it is the largest of the rest), which avoids a full comparison pass over the block.
+    extra = int(scores.shape[1] > k)
+    top = torch.topk(scores, k + extra, dim=1, sorted=True)
+    vals, idx = top.values[:, :k].clone(), top.indices[:, :k].clone()
+    tied = top.values[:, k] == vals[:, -1] if extra else torch.zeros(scores.shape[0], dtype=torch.bool)
     if floor is not None:
-        tied &= kth[:, 0] > floor
-    vals, idx = top.values.clone(), top.indices.clone()
+        tied &= vals[:, -1] > floor
     if bool(tied.any()):
         s = torch.sort(scores[tied], dim=1, descending=True, stable=True)
         vals[tied], idx[tied] = s.values[:, :k], s.indices[:, :k]
@@ -116,21 +125,47 @@ def vocabulary_labels(word_features, k: int = 5, chunk: int = 4096,
 
 
 def decoder_labels(word_embeddings, w_dec, k: int = 5, chunk: int = 4096) -> FeatureLabels:
-    """Top-k words per decoder atom by cosine. word_embeddings [V, d] must already be in the
-    SAE input space (through its input normalisation); w_dec is [F, d]."""
+    """Top-k words per decoder atom by cosine. word_embeddings [V, d] and w_dec [F, d] must be
+    in the same space (e.g. both in CLIP's joint space, or both in the SAE input space)."""
     atoms = to_matrix(w_dec, "W_dec", None, torch.float32)
-    norms = atoms.norm(dim=1, keepdim=True)
-    atoms = atoms / norms.clamp(min=torch.finfo(torch.float32).tiny)
-    run, seen = _RunningTopK(atoms.shape[0], k), 0
-    for block in _chunks(word_embeddings, chunk):
-        words = to_matrix(block, "word_embeddings", atoms.shape[1], torch.float32)
+    return _nearest_words(atoms, word_embeddings, k, chunk, "word_embeddings", "decoder")
+
+
+def image_labels(topn_sums, valid, vocab_text_judge, k: int = 5, chunk: int | None = None) -> FeatureLabels:
+    """Top-k words per feature by cosine between the judge text embedding of each word and the
+    sum (equivalently the mean) of the feature's top-n unit judge image embeddings.
+
+    topn_sums: [F, d] (`TopNAccumulator.sums`); valid: [F] bool, features with enough top
+    images (others get no label); vocab_text_judge: [V, d] or an iterable of [v, d] chunks;
+    chunk: words per block (default: a [F, chunk] float32 block of about 256 MB).
+    A word whose judge vector is all zeros (ground-truth judge: a word that names no concept)
+    never labels. Memory: one [F, chunk] block at a time."""
+    sums = to_matrix(topn_sums, "topn_sums", None, torch.float32)
+    keep = torch.as_tensor(np.asarray(valid)).bool()
+    if keep.shape != (sums.shape[0],):
+        raise ShapeMismatchError(f"valid: shape {tuple(keep.shape)}; expected [{sums.shape[0]}] (one flag per feature).")
+    sums = torch.where(keep[:, None], sums, torch.zeros_like(sums))  # zero rows get no label
+    chunk = chunk or max(256, BLOCK_ENTRIES // max(1, sums.shape[0]))
+    return _nearest_words(sums, vocab_text_judge, k, chunk, "vocab_text_judge", "images")
+
+
+def _nearest_words(rows: torch.Tensor, words_in, k: int, chunk: int, what: str, source: str) -> FeatureLabels:
+    """Top-k words per row by cosine (rows [F, d], words [V, d] in chunks); zero rows and zero
+    words take part in nothing. Ties go to the lower word index."""
+    tiny = torch.finfo(torch.float32).tiny
+    norms = rows.norm(dim=1, keepdim=True)
+    rows = rows / norms.clamp(min=tiny)
+    run, seen = _RunningTopK(rows.shape[0], k), 0
+    for block in _chunks(words_in, chunk):
+        words = to_matrix(block, what, rows.shape[1], torch.float32)
         wn = words.norm(dim=1)
-        cos = atoms @ (words / wn.clamp(min=torch.finfo(torch.float32).tiny)[:, None]).T
-        cos[:, wn == 0] = float("-inf")  # a zero word embedding has no direction
+        cos = rows @ (words / wn.clamp(min=tiny)[:, None]).T
+        if bool((wn == 0).any()):
+            cos[:, wn == 0] = float("-inf")  # a zero word embedding has no direction
         run.add(cos, seen)
         seen += words.shape[0]
     keep = torch.isfinite(run.vals) & (norms > 0)
-    return _finish(run, keep=keep, source="decoder")
+    return _finish(run, keep=keep, source=source)
 
 
 def _finish(run: _RunningTopK, keep: torch.Tensor, source: str) -> FeatureLabels:

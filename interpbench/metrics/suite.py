@@ -5,7 +5,9 @@ judge embeddings are normalised once; every accumulator then reads those. `final
 returns (metrics, per_feature): scalar metrics for the results JSON (None = not
 applicable) and [F] arrays for the .features.safetensors sidecar; after it, `extras()` gives
 the intervals and controls the suite computed itself, for record["intervals"] and
-record["controls"].
+record["controls"]. After `finalize`, `image_labels` names every feature from the judge
+embeddings of its top images (the image route) and `label_metrics` scores any set of labels
+(text, decoder or image route) from the same streamed state, without another pass.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from .clarity import ClarityAccumulator, topn_clarity
 from .ground_truth import GroundTruthAccumulator, label_accuracy
 from .inputs import as_float_or_none, check_rows, to_entries, to_ids, to_matrix, unit_rows
 from .label_correlation import LabelCorrelationAccumulator, label_agreement
-from .labels import FeatureLabels
+from .labels import FeatureLabels, image_labels
 from .multimodality import MultimodalityAccumulator, PairedAccumulator
 from .reconstruction import ReconstructionAccumulator
 from .semanticlens import polysemanticity, redundancy
@@ -81,6 +83,7 @@ class MetricSuite:
                    if concept_names is not None else None)
         self._n_pairs = 0
         self._topn_sums: torch.Tensor | None = None  # set during finalize only
+        self._gt_result = None  # the ground-truth result of the last finalize (label metrics reuse it)
         self.intervals: dict[str, dict] = {}  # metric key -> bootstrap.interval_record, set by finalize
         self.controls: dict[str, dict] = {}  # control name -> {metric key: value}, set by finalize
 
@@ -247,13 +250,41 @@ class MetricSuite:
         per["image_label"] = r.image_label
 
     def _ground_truth(self, metrics, per, text_label, vocab) -> None:
-        r = self.gt.result(self.cfg.gt_threshold)
+        r = self._gt_result = self.gt.result(self.cfg.gt_threshold)
         metrics.update(gt_coverage=r.coverage, gt_auroc_mean=r.auroc_mean)
         if text_label is not None and vocab is not None:
             words = [vocab[w] if w >= 0 else None for w in text_label]
             metrics["gt_label_accuracy"] = label_accuracy(r, self.gt.concept_names, words, self.concept_synonyms,
                                                           threshold=self.cfg.gt_threshold)
         per.update(gt_best_auroc=r.feature_best_auroc, gt_best_concept=r.feature_best_concept)
+
+
+    # ---- labelling routes (after finalize) ----------------------------------------------
+    def image_labels(self, vocab_text_judge, k: int | None = None) -> FeatureLabels:
+        """The image route: each feature's top-k words by cosine between their judge text
+        embeddings and the mean of the feature's top-n unit judge image embeddings (features with
+        fewer than n_min top images get none). Streams words in blocks; no [F, V] array."""
+        valid = (self.topn.counts() >= max(self.cfg.n_min, 2)).numpy()
+        return image_labels(self.topn.sums(), valid, _as_numpy(vocab_text_judge), k or self.cfg.top_k_words)
+
+    def label_metrics(self, labels: FeatureLabels, vocab: list[str], vocab_text_judge) -> tuple[dict, dict]:
+        """(metrics, per_feature) of one set of labels from the streamed state: labelled share,
+        label correlation against the judge (the suite's similarity), GT label accuracy."""
+        from .label_correlation import label_text_from_vocab
+
+        top = labels.top
+        metrics: dict = {"labelled_pct": 100.0 * float((top >= 0).mean()) if self.n_features else None}
+        per: dict = {}
+        if vocab_text_judge is not None:
+            r = self.labelcorr.result(label_text_from_vocab(labels, _as_numpy(vocab_text_judge)), self.cfg.corr_threshold)
+            metrics.update(label_corr_mean=r.mean, label_corr_median=r.median, label_corr_share=r.share_above,
+                           label_corr_n=r.n_valid)
+            per["label_corr"] = r.per_feature
+        if self._gt_result is not None:
+            words = [vocab[w] if w >= 0 else None for w in top]
+            metrics["gt_label_accuracy"] = label_accuracy(self._gt_result, self.gt.concept_names, words,
+                                                          self.concept_synonyms, threshold=self.cfg.gt_threshold)
+        return {k: as_float_or_none(v) for k, v in metrics.items()}, {k: np.asarray(v, np.float32) for k, v in per.items()}
 
 
 def _as_numpy(x) -> np.ndarray:

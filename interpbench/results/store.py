@@ -92,6 +92,7 @@ def write_result(results_dir: Path, record: dict, per_feature: dict | None = Non
     folder = Path(results_dir) / slug(record["dataset"]["name"])
     stem = result_stem(record)
     record = dict(record)
+    _write_route_labels(folder, stem, record)
     if per_feature:
         tensors = {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in per_feature.items()}
         with atomic_writer(folder / f"{stem}.features.safetensors") as tmp:
@@ -105,11 +106,27 @@ def write_result(results_dir: Path, record: dict, per_feature: dict | None = Non
     return path
 
 
+ROUTE_LABELS = re.compile(r"\.labels(\.[a-z]+)?\.json$")  # .labels.json and .labels.<route>.json sidecars
+
+
+def _write_route_labels(folder: Path, stem: str, record: dict) -> None:
+    """Labels of the non-primary routes (record["_route_labels"], route -> feature -> [[word,
+    score]]) as `.labels.<route>.json`, named in record["label_routes"]["routes"][route]."""
+    side = record.pop("_route_labels", None) or {}
+    routes = (record.get("label_routes") or {}).get("routes", {})
+    for route, labels in side.items():
+        if labels is None or route not in routes:
+            continue
+        name = f"{stem}.labels.{slug(route)}.json"
+        atomic_write_text(folder / name, json.dumps(json_safe(labels), indent=1, sort_keys=True) + "\n")
+        routes[route] = {**routes[route], "labels_file": name}
+
+
 def read_results(results_dir: Path) -> tuple[list[dict], list[tuple[Path, str]]]:
     """All valid result records under results_dir, and (path, reason) for each file skipped."""
     records, skipped = [], []
     for path in sorted(Path(results_dir).rglob("*.json")):
-        if path.name.endswith(".labels.json") or path.name.startswith("."):
+        if ROUTE_LABELS.search(path.name) or path.name.startswith("."):
             continue
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -188,9 +205,16 @@ def _load_arrays(record: dict, key: str, what: str, command: str) -> dict[str, n
                                f"delete it and re-run `interpbench {command} --model {record['model']['spec']}`") from exc
 
 
-def load_labels(record: dict) -> dict[int, list[tuple[str, float]]]:
-    """Feature index -> [(word, score), ...] from a record's .labels.json ({} if none)."""
-    path = _sidecar(record, "labels_file", "labels sidecar (.labels.json)")
+def load_labels(record: dict, route: str | None = None) -> dict[int, list[tuple[str, float]]]:
+    """Feature index -> [(word, score), ...] from a record's .labels.json ({} if none); with
+    `route`, that labelling route's labels (the primary ones, or its .labels.<route>.json)."""
+    routes = record.get("label_routes") or {}
+    if route is None or route == routes.get("primary"):
+        path = _sidecar(record, "labels_file", "labels sidecar (.labels.json)")
+    else:
+        info = routes.get("routes", {}).get(route) or {}
+        path = _sidecar({**record, "route_file": info.get("labels_file")}, "route_file",
+                        f"{route}-route labels sidecar (.labels.{route}.json)")
     if path is None:
         return {}
     try:

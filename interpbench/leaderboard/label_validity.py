@@ -1,0 +1,150 @@
+"""Label validity: do the vocabulary labels of each route mean something? (docs/metrics.md#label-validity)
+
+From the results files alone (`record["label_routes"]`, written by `interpbench evaluate`), per
+data set, model and labelling route (text, decoder, images):
+
+- GT label accuracy, label correlation and CF selectivity, each with its 95% interval;
+- agreement between routes: the share of features labelled by both whose top words name the
+  same ground-truth concept (`label_routes.agreement`);
+- the same numbers for every control of the model (random codes, random decoder, untrained),
+  and each gap trained minus control with its interval (`validity.gap`: paired bootstrap of the
+  replicates when both results share the resamples), read with its direction: all three are
+  higher-is-better, so labels **beat** the control only when the gap's interval lies above 0;
+  "control better" when it lies below 0; "no separation" when it contains 0.
+
+`interpbench validate-metrics` appends this as its own section to validity.md and under the key
+"label_validity" of validity.json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from interpbench.ioutils import atomic_write_text
+from interpbench.leaderboard.columns import Column
+from interpbench.leaderboard.tables import is_control
+from interpbench.leaderboard.validity import control_pairs, gap
+
+METRICS = (("gt_label_accuracy", "GT label acc."), ("label_corr_mean", "label corr."),
+           ("cf_selectivity", "CF select."))
+ROUTES = ("text", "decoder", "images")
+
+
+def _column(key: str, title: str) -> Column:
+    return Column((key,), title, "max", "label-validity", "")
+
+
+def _route_record(record: dict, route: str) -> dict | None:
+    """A record-shaped view of one route's label metrics (so validity.gap can read it)."""
+    info = ((record.get("label_routes") or {}).get("routes") or {}).get(route)
+    if not isinstance(info, dict):
+        return None
+    return {"model": record["model"], "metrics": info.get("metrics") or {}, "intervals": info.get("intervals") or {}}
+
+
+def verdict(g: dict | None) -> str | None:
+    """'beats' / 'control better' / 'no separation' / '?' (no interval) for a higher-is-better gap."""
+    if g is None:
+        return None
+    if g["lo"] is None:
+        return "?"
+    return "beats" if g["lo"] > 0 else "control better" if g["hi"] < 0 else "no separation"
+
+
+def _values(view: dict) -> dict:
+    out = {}
+    for key, _ in METRICS:
+        v, iv = view["metrics"].get(key), view["intervals"].get(key) or {}
+        out[key] = {"value": v, "lo": iv.get("lo"), "hi": iv.get("hi")}
+    return out
+
+
+def label_validity(records: list[dict]) -> dict:
+    """JSON-ready report: one row per (model, route), controls included, with gaps for trained rows."""
+    controls_of: dict[int, list[dict]] = {}
+    for t, c in control_pairs(records):
+        controls_of.setdefault(id(t), []).append(c)
+    rows = []
+    for r in sorted(records, key=lambda r: (r["dataset"]["name"], is_control(r), r["model"]["spec"])):
+        lr = r.get("label_routes") or {}
+        for route in ROUTES:
+            view = _route_record(r, route)
+            if view is None:
+                continue
+            row = {"dataset": r["dataset"]["name"], "model": r["model"]["spec"], "route": route,
+                   "primary": lr.get("primary") == route, "control": (r["model"].get("control") or {}).get("kind"),
+                   "values": _values(view),
+                   "agreement": {k: v for k, v in (lr.get("agreement") or {}).items() if route in k.split("~")},
+                   "gaps": []}
+            for c in controls_of.get(id(r), []):
+                cview = _route_record(c, route)
+                if cview is None:
+                    continue
+                for key, title in METRICS:
+                    g = gap(view, cview, _column(key, title))
+                    if g is not None:
+                        row["gaps"].append({"control": c["model"]["control"].get("kind"), "metric": key,
+                                            "gap": g["gap"], "lo": g["lo"], "hi": g["hi"], "verdict": verdict(g)})
+            rows.append(row)
+    return {"method": "per route: label metrics with 95% intervals; gap = trained - control (validity.gap); "
+                      "beats: gap interval above 0; control better: below 0; no separation: contains 0",
+            "rows": rows, "summary": summary(rows)}
+
+
+def summary(rows: list[dict]) -> dict:
+    """route -> metric -> counts of verdicts over every (model, control) gap."""
+    out: dict = {}
+    for row in rows:
+        for g in row["gaps"]:
+            counts = out.setdefault(row["route"], {}).setdefault(g["metric"], {})
+            counts[g["verdict"]] = counts.get(g["verdict"], 0) + 1
+    return out
+
+
+def _num(v) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def _cell(v: dict) -> str:
+    return _num(v["value"]) + (f" [{_num(v['lo'])}, {_num(v['hi'])}]" if v["lo"] is not None else "")
+
+
+def markdown_section(report: dict) -> str:
+    lines = ["", "## Label validity (every labelling route)", "",
+             "Per model and route (docs/metrics.md#label-routes): GT label accuracy, label correlation and CF "
+             "selectivity with their 95% intervals; agreement = share of features labelled by two routes whose top "
+             "words name the same ground-truth concept (n features); gaps = trained minus control (beats: interval "
+             "above 0, the labels beat the control; control better: below 0; no separation: contains 0). "
+             "Controls' own rows are marked. * = the model's primary route.", "",
+             "| data set | model | route | GT label acc. | label corr. | CF select. | agreement | gaps to controls |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in report["rows"]:
+        model = f"`{row['model']}`" + (" (control)" if row["control"] else "")
+        agree = "; ".join(f"{k} {_num(v['share'])} ({v['n']})" for k, v in row["agreement"].items()) or "–"
+        gaps = "; ".join(f"{g['control']} {dict(METRICS)[g['metric']]} {g['gap']:+.3f}"
+                         + (f" [{_num(g['lo'])}, {_num(g['hi'])}]" if g["lo"] is not None else "")
+                         + f" {g['verdict']}" for g in row["gaps"]) or "–"
+        vals = [_cell(row["values"][k]) for k, _ in METRICS]
+        lines.append(f"| {row['dataset']} | {model} | {row['route']}{' *' if row['primary'] else ''} | "
+                     + " | ".join(vals) + f" | {agree} | {gaps} |")
+    if not report["rows"]:
+        lines.append("| – | no results with label routes: re-run `interpbench evaluate` | | | | | | |")
+    lines += ["", "Verdicts over every (model, control) gap, per route and metric: " + (
+        "; ".join(f"{route} {dict(METRICS)[m]}: " + ", ".join(f"{n} {v}" for v, n in sorted(c.items()))
+                  for route, ms in report["summary"].items() for m, c in ms.items())
+        or "no control with label routes was evaluated (`interpbench evaluate -m control:random-codes@MODEL ...`)")]
+    return "\n".join(lines) + "\n"
+
+
+def append_label_validity(records: list[dict], out: Path) -> list[Path]:
+    """Append the section to OUT (Markdown) and the key "label_validity" to OUT's .json, both
+    written by leaderboard.validity.write_validity just before; atomically."""
+    out = Path(out)
+    report = label_validity(records)
+    atomic_write_text(out, out.read_text(encoding="utf-8") + markdown_section(report))
+    json_path = out.with_suffix(".json")
+    data = json.loads(json_path.read_text(encoding="utf-8"))
+    data["label_validity"] = report
+    atomic_write_text(json_path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    return [out, json_path]
