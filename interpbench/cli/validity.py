@@ -22,5 +22,9 @@ def validate_metrics(
 
     records, skipped = load_records(results)
     report_skipped(skipped)
-    written = write_validity(records, out)
+    written, report = write_validity(records, out, results)
     typer.echo(f"{len(records)} results -> " + ", ".join(map(str, written)))
+    for m in report["metrics"]:  # the closing verdicts: never "all fine" when nothing was compared
+        if m["verdict"] is not None:
+            why = f": {m['why']}" if m["why"] and m["verdict"] != "separates" else ""
+            typer.echo(f"{m['title']}: {m['verdict']}{why}")
