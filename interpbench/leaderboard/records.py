@@ -4,7 +4,8 @@
   rows. A decomposition record (`interpbench decompose`, top-level `kind: "decomposition"`)
   or any other `record_type` has its own report and is skipped with the reason.
 - Reseed runs (a recipe evaluated under >= 2 training seeds, leaderboard/reseed.py) belong
-  to the reseed view, not to the ranked table: each seed is the same recipe again.
+  to the reseed view, not to the ranked table: each seed is the same recipe again. The one
+  exception is a seed whose controls were evaluated: it is the recipe's contestant.
 - The same weights evaluated under two specs (e.g. `shapes:sae` and the path of the file
   it was built from) are one contestant: records with the same `model.fingerprint` (a hash
   of the weight files' contents and the base model's, adapters/sae_formats), the same data
@@ -87,7 +88,9 @@ class Selection:
 def select(records: list[dict]) -> Selection:
     """Split one data set's row records into contestants, controls, reseed runs and duplicates."""
     sel = Selection()
-    reseed_ids = {id(r) for group in reseed_groups(records).values() for r in group}
+    judged = {r["model"]["control"].get("of") for r in records if is_control(r)}
+    reseed_ids = {id(r) for group in reseed_groups(records).values() for r in group
+                  if r["model"]["spec"] not in judged}
     shown: dict[tuple, dict] = {}
     for r in sorted(records, key=lambda r: (_names_path(r["model"]["spec"]), len(r["model"]["spec"]),
                                             r["model"]["spec"], settings_hash(r["settings"]))):
