@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from interpbench.leaderboard import plots
 from interpbench.leaderboard.build import build_leaderboard
 from interpbench.leaderboard.columns import COLUMNS
-from interpbench.leaderboard.tables import markdown_table, overall_rows, record_row, sort_rows
+from interpbench.leaderboard.tables import markdown_table, overall_rows, record_row
 from interpbench.results.store import SCHEMA_VERSION, read_results, write_result
 
 MODELS = {  # spec: (kind, clarity, l0, zero-shot, fvu)
