@@ -36,6 +36,8 @@ def leaderboard(
         find_column(rank_by)  # a clear error before any work
     report = build_leaderboard(results, out, docs_url=docs_url, with_plots=not no_plots, rank_by=rank_by)
     report_skipped(report.skipped)
+    for page, title in report.ranks:
+        typer.echo(f"{page}: " + (f"ranked by {title}" if title else "no single rank (the page says why)"))
     typer.echo(f"{report.n_records} results -> {len(report.written)} files in {out} "
                f"(index: {out / 'README.md'})")
 

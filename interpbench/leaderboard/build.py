@@ -35,6 +35,7 @@ class LeaderboardReport:
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # files not used, and why
     n_records: int = 0
+    ranks: list[tuple[str, str | None]] = field(default_factory=list)  # (page, rank column title or None)
 
 
 def load_records(results_dir: Path) -> tuple[list[dict], list[tuple[Path, str]]]:
@@ -93,7 +94,7 @@ def _ranked(sel: Selection, results_dir, rank_by: str | None) -> tuple[list[dict
 
 
 def _dataset_page(name: str, records: list[dict], stem: str, docs_url: str, results_dir=None,
-                  rank_by: str | None = None) -> tuple[str, str]:
+                  rank_by: str | None = None) -> tuple[str, str, object]:
     sel = select(records)
     rows, controls, verdicts, rank = _ranked(sel, results_dir, rank_by)
     identity = ", ".join(sorted({f"`{settings_hash(r['dataset'].get('identity', ''))}`" for r in records}))
@@ -103,7 +104,7 @@ def _dataset_page(name: str, records: list[dict], stem: str, docs_url: str, resu
                           docs_url, controls=controls, verdicts=verdicts, rank=rank,
                           commands=missing_commands(verdicts, sel.contestants, shown_dir(results_dir)))
     figs = "\n".join(f"### {title}\n\n![{title}]({stem}-{plot}.png)\n" for plot, title in PLOTS)
-    return text + "\n## Plots\n\n" + figs, csv_text(rows, ID_FIELDS, controls, rank.col)
+    return text + "\n## Plots\n\n" + figs, csv_text(rows, ID_FIELDS, controls, rank.col), rank
 
 
 def build_leaderboard(results_dir: Path, out_dir: Path, docs_url: str = DOCS_URL,
@@ -120,7 +121,8 @@ def build_leaderboard(results_dir: Path, out_dir: Path, docs_url: str = DOCS_URL
     selections = {name: select(group) for name, group in by_dataset.items()}
     for name, group in by_dataset.items():
         stem = slug(name)
-        page, table_csv = _dataset_page(name, group, stem, docs_url, results_dir, rank_by)
+        page, table_csv, rank = _dataset_page(name, group, stem, docs_url, results_dir, rank_by)
+        report.ranks.append((name, rank.col.title if rank.col else None))
         report.written += _write(out_dir, stem, page, table_csv)
         if with_plots:
             sel = selections[name]
@@ -143,6 +145,7 @@ def build_leaderboard(results_dir: Path, out_dir: Path, docs_url: str = DOCS_URL
                           verdicts=verdicts, rank=rank,
                           commands=missing_commands(verdicts, contestants, shown_dir(results_dir)))
     report.written += _write(out_dir, "overall", page, csv_text(rows, ids, control_rows, rank.col))
+    report.ranks.append(("overall", rank.col.title if rank.col else None))
     if (out_dir / "validity.md").is_file():  # written by `interpbench validate-metrics`
         index.append("- [Metric validity](validity.md) ([JSON](validity.json))")
     # other reports that live in the same folder (analyses/, decomposition/) get a link too

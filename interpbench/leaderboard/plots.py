@@ -35,12 +35,24 @@ def _group(row: dict) -> str:
     return CONTROL if row.get("control") else CONTESTANT
 
 
+def _label(model: str, control: bool) -> str:
+    return model + (" (control)" if control and not model.startswith("control:") else "")
+
+
+def _copies(row: dict, x: str, y: str) -> bool:
+    """A control that copies both plotted values from its target by construction (random codes:
+    L0 and zero-shot) would hide under the target's marker and shows nothing: not drawn."""
+    from interpbench.leaderboard.verdicts import COPIED_BY_CONSTRUCTION
+
+    return {x, y} <= COPIED_BY_CONSTRUCTION.get(row.get("control_kind"), frozenset())
+
+
 def _points(rows: list[dict], x: str, y: str) -> pd.DataFrame:
     """One row per result with both values: the values, their interval ends (the value
     itself where there is no interval) and the group; contestants first, then controls."""
     out = []
     for r in sorted(rows, key=lambda r: _group(r) == CONTROL):  # stable: keeps the page's order within a group
-        if r.get(x) is None or r.get(y) is None:
+        if r.get(x) is None or r.get(y) is None or _copies(r, x, y):
             continue
         item = {"model": r["model"], "group": _group(r), x: r[x], y: r[y]}
         for k in (x, y):
@@ -78,12 +90,14 @@ def _model_points(rows: list[dict], x: str, y: str, xlabel: str, ylabel: str, ti
             yerr = [[d[y] - d[f"{y}_lo"]], [d[f"{y}_hi"] - d[y]]]
             ax.errorbar(d[x], d[y], xerr=xerr, yerr=yerr, fmt=marker, ms=7, color=colour, ecolor=colour,
                         elinewidth=1, capsize=2, mfc="none" if control else colour, mew=1.3,
-                        label=d["model"] + (" (control)" if control else ""), zorder=2 if control else 3)
+                        label=_label(d["model"], control), zorder=2 if control else 3)
         if baseline is not None:
             ax.axhline(baseline, ls="--", lw=1, color="k", zorder=1, label="data set's own Clarity (baseline)")
         if data[x].min() > 0 and data[x].max() / data[x].min() > 20:  # dense (L0 ~ width) beside sparse
             ax.set_xscale("log")
-        ax.set(xlabel=xlabel, ylabel=f"{ylabel} (bars: 95% intervals)", title=f"{title}{where}")
+        skipped = sum(_copies(r, x, y) for r in rows)
+        note = f"\n({skipped} random-codes controls copy both values by construction: not drawn)" if skipped else ""
+        ax.set(xlabel=xlabel, ylabel=f"{ylabel} (bars: 95% intervals)", title=f"{title}{where}{note}")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False,
                   title="filled: contestants; hollow grey: controls", title_fontsize=7)
     return fig, data
@@ -129,7 +143,7 @@ def plot_clarity_distribution(per_model: dict[str, dict[str, np.ndarray]], contr
         n = sum(m not in controls for m in models)
         colours = sns.color_palette("tab10" if n <= 10 else "husl", max(1, n))
         palette = {m: (CONTROL_COLOUR if m in controls else colours[i]) for i, m in enumerate(models)}
-        labels = {m: m + (" (control)" if m in controls else "") for m in models}
+        labels = {m: _label(m, m in controls) for m in models}
         sns.violinplot(data=data.assign(model=data["model"].map(labels)), y="model", x="clarity", hue="model",
                        order=[labels[m] for m in models], palette={labels[m]: c for m, c in palette.items()},
                        cut=0, inner="quartile", density_norm="width", linewidth=0.8, ax=ax, legend=False)

@@ -43,7 +43,8 @@ def record_row(record: dict) -> dict:
     row = {"model": record["model"]["spec"], "kind": record["model"].get("kind", ""),
            "dataset": record["dataset"]["name"], "judge": str(settings.get("judge", "")),
            "n_images": settings.get("n_images"), "settings": settings_hash(settings),
-           "control": control_text(record), "_iv": {}}
+           "control": control_text(record), "control_kind": (record["model"].get("control") or {}).get("kind"),
+           "_iv": {}}
     for c in COLUMNS:
         row[c.key] = c.value(record["metrics"])
         iv = column_interval(record, c)
