@@ -48,7 +48,7 @@ def test_evaluate_through_a_pipe_prints_the_whole_table_and_no_library_notices(t
     assert "zero-shot ↑" in run.stdout and " ± " in row  # the headline columns, with direction and interval
     assert "interpbench evaluate --model control:random-codes@openclip:shapes-vit-tiny/random" in run.stdout
     assert "…" not in run.stdout and str(path) in run.stdout
-    assert metrics.get("zeroshot_mean") is not None  # clip-benchmark's evaluate ran
+    assert record["metrics"].get("zeroshot_mean") is not None  # clip-benchmark's evaluate ran
     for notice in LIBRARY_NOTICES:
         assert notice not in run.stderr, run.stderr
 

@@ -28,3 +28,6 @@ def validate_metrics(
         if m["verdict"] is not None:
             why = f": {m['why']}" if m["why"] and m["verdict"] != "separates" else ""
             typer.echo(f"{m['title']}: {m['verdict']}{why}")
+    if report["missing_controls"]:
+        typer.echo("Missing controls (unknown verdicts need them):\n" +
+                   "\n".join(f"  {c}" for c in report["missing_controls"]))

@@ -225,8 +225,8 @@ def markdown_report(report: dict) -> str:
             text = "; ".join(f"{m['title']} ({m['why']})" for m in these) or "no metric"
         lines.append(f"- **{words}**: {text}.")
     if report.get("missing_controls"):
-        lines += ["", "Unknown verdicts need control results; these commands produce them (then run "
-                  "`interpbench validate-metrics` again):", ""] + [f"    {c}" for c in report["missing_controls"]]
+        lines += ["", "## Missing controls", "", "Unknown verdicts need control results; these commands produce them "
+                  "(then run `interpbench validate-metrics` again):", ""] + [f"    {c}" for c in report["missing_controls"]]
     return "\n".join(lines) + "\n"
 
 

@@ -160,10 +160,10 @@ def _why(col, models: dict, copied: list[str], missing: list[str]) -> str:
     if copied:
         names = ", ".join(f"`{s}`" for s in copied)
         parts.append(f"the controls of {names} copy it by construction" if not col.analysis else
-                     f"the same analysis has not run on a control of {names} (commands: Missing controls)")
+                     f"the same analysis has not run on a control of {names} (see Missing controls)")
     if missing:
-        parts.append("no control of " + ", ".join(f"`{s}`" for s in missing) + " was evaluated (commands: "
-                     "Missing controls)")
+        parts.append("no control of " + ", ".join(f"`{s}`" for s in missing) + " was evaluated (see Missing "
+                     "controls)")
     return "; ".join(parts)
 
 
