@@ -68,10 +68,26 @@ def empty_axes(ax, text: str) -> None:
     ax.set_axis_off()
 
 
-def plot_modality_density(per_model: dict[str, dict[str, np.ndarray]]):
+CONTESTANT, CONTROL = "contestant", "control"
+CONTROL_COLOUR = "0.6"  # controls are grey everywhere; contestants take the colour palette
+PANELS_PER_ROW = 4
+
+
+def detach(fig):
+    """Release a figure that seaborn's figure-level functions made through pyplot, so pyplot's
+    global list does not keep it alive; the figure still draws and saves as before."""
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return fig
+
+
+def plot_modality_density(per_model: dict[str, dict[str, np.ndarray]], controls=(), dataset: str | None = None):
     """Per model, one point per feature: modality score (y) against activation density (x, log).
 
     Sparse CLIP Fig. 3b; features never active (density 0) or without a score are left out.
+    One panel per model, at most PANELS_PER_ROW per row (seaborn's col_wrap); contestants
+    first in colour, then the models named in `controls`, in grey.
     """
     import seaborn as sns
 
@@ -81,22 +97,33 @@ def plot_modality_density(per_model: dict[str, dict[str, np.ndarray]]):
         if ms is None or dens is None:
             continue
         keep = np.isfinite(ms) & np.isfinite(dens) & (dens > 0)
-        frames.append(pd.DataFrame({"model": model, "feature": np.flatnonzero(keep),
-                                    "activation_density": dens[keep], "modality_score": ms[keep]}))
+        frames.append(pd.DataFrame({"model": model, "group": CONTROL if model in controls else CONTESTANT,
+                                    "feature": np.flatnonzero(keep), "activation_density": dens[keep],
+                                    "modality_score": ms[keep]}))
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["model", "feature", "activation_density", "modality_score"])
-    models = list(dict.fromkeys(data["model"])) or ["(none)"]
+        columns=["model", "group", "feature", "activation_density", "modality_score"])
+    where = f" ({dataset})" if dataset else ""
+    if data.empty:
+        with style():
+            fig, (ax,) = new_figure(1, 4.0, 3.6)
+            empty_axes(ax, "no paired image-text data\n(modality scores need captions)")
+            fig.suptitle(f"Modality score vs activation density{where}")
+        return fig, data
+    order = [m for m in per_model if m not in controls] + [m for m in per_model if m in controls]
+    order = [m for m in order if m in set(data["model"])]
     with style():
-        fig, axes = new_figure(len(models), 4.0, 3.6)
-        for ax, model in zip(axes, models, strict=True):
-            sub = data[data["model"] == model]
-            if sub.empty:
-                empty_axes(ax, "no paired image-text data\n(modality scores need captions)")
-                continue
-            sns.scatterplot(data=sub, x="activation_density", y="modality_score", s=10, alpha=0.6, ax=ax,
-                            edgecolor=None)
+        grid = sns.relplot(data=data, x="activation_density", y="modality_score", col="model", col_order=order,
+                           col_wrap=min(PANELS_PER_ROW, len(order)), hue="group",
+                           palette={CONTESTANT: "tab:blue", CONTROL: CONTROL_COLOUR}, s=10, alpha=0.6,
+                           edgecolor=None, height=2.6, aspect=1.15, legend=False)
+        detach(grid.figure)
+        for model, ax in grid.axes_dict.items():
             ax.set_xscale("log")
             ax.set_ylim(-0.02, 1.02)
             ax.axhspan(0.1, 0.9, color="tab:green", alpha=0.08, zorder=0)
-            ax.set(title=model, xlabel="activation density", ylabel="modality score (1 = image only)")
-    return fig, data
+            control = model in controls and not model.startswith("control:")
+            ax.set_title(model + (" (control)" if control else ""), fontsize=8)
+        grid.set_axis_labels("activation density", "modality score (1 = image only)")
+        grid.figure.suptitle(f"Modality score vs activation density per feature{where}; band [0.1, 0.9] shaded")
+        grid.figure.set_layout_engine("constrained")
+    return grid.figure, data

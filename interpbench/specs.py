@@ -191,3 +191,21 @@ def _parse_control(rest: str, spec: str) -> ModelSpec:
         raise _bad(spec, f"untrained controls a CLIP (openclip:, sparseclip:, shapes:dense|sparse); {target!r} is "
                          "an SAE: use control:random-decoder for it")
     return ModelSpec("control", spec, name=kind, base=base, options={"seed": int(seed)})
+
+
+def matching_controls(spec: str, is_sae: bool) -> list[str]:
+    """The controls a verdict on `spec` needs (docs/metrics.md#validity): random codes for
+    every model, then a random-decoder SAE for an SAE or an untrained CLIP for a CLIP.
+    A control has none (it is the comparison, not a contestant)."""
+    if spec.startswith("control:"):
+        return []
+    return [f"control:random-codes@{spec}", f"control:{'random-decoder' if is_sae else 'untrained'}@{spec}"]
+
+
+def with_controls(specs: list[str]) -> list[str]:
+    """`evaluate --controls`: each spec followed by its matching controls, without repeats."""
+    out: list[str] = []
+    for spec in specs:
+        extra = [] if spec.startswith("control:") else matching_controls(spec, is_sae_spec(parse_spec(spec)))
+        out += [s for s in (spec, *extra) if s not in out]
+    return out

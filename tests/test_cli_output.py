@@ -16,7 +16,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from interpbench.cli.main import app
-from interpbench.evaluation.summary import COLUMNS, _fmt, print_summary
+from interpbench.leaderboard.summary import print_summary, summary_rows
 from interpbench.registry import known_checkpoints
 from interpbench.results.store import ROUTE_LABELS
 
@@ -26,7 +26,7 @@ LIBRARY_NOTICES = ("Sparse CSR tensor support is in beta state", "Conversion of 
 
 
 def _row(output: str, name: str) -> str:
-    (line,) = [line for line in output.splitlines() if name in line]
+    (line,) = [line for line in output.splitlines() if name in line and "│" in line]
     return line
 
 
@@ -42,27 +42,37 @@ def test_evaluate_through_a_pipe_prints_the_whole_table_and_no_library_notices(t
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr
     (path,) = [p for p in (tmp_path / "r").rglob("*.json") if not ROUTE_LABELS.search(p.name)]  # no sidecars
-    metrics = json.loads(path.read_text())["metrics"]
+    record = json.loads(path.read_text())
     row = _row(run.stdout, spec)
     cells = [c.strip() for c in row.strip("│ ").split("│")]
-    assert cells == [spec, *[_fmt(metrics.get(k)) for k, _ in COLUMNS]]
+    _, [(name, expected)], _ = summary_rows([(record, path)], tmp_path / "r")
+    assert cells == [spec, *expected] and name == spec
+    assert "zero-shot ↑" in run.stdout and " ± " in row  # the headline columns, with direction and interval
+    assert "interpbench evaluate --model control:random-codes@openclip:shapes-vit-tiny/random" in run.stdout
     assert "…" not in run.stdout and str(path) in run.stdout
-    assert metrics.get("zeroshot_mean") is not None  # clip-benchmark's evaluate ran
+    assert record["metrics"].get("zeroshot_mean") is not None  # clip-benchmark's evaluate ran
     for notice in LIBRARY_NOTICES:
         assert notice not in run.stderr, run.stderr
 
 
-def test_summary_keeps_long_names_and_numbers_whole_when_piped(capsys):
+def test_summary_keeps_long_names_and_numbers_whole_when_piped(capsys, tmp_path):
     long = "sae:saelens:someone/a-very-long-repository-name-for-sparse-autoencoders@openclip:ViT-B-32/openai"
-    metrics = {k: 0.123456789 * (i + 1) for i, (k, _) in enumerate(COLUMNS)}
+    keys = ("clarity", "l0", "zeroshot_mean", "fvu", "label_correlation_mean", "paired_multimodality")
+    metrics = {k: 0.123456789 * (i + 1) for i, k in enumerate(keys)}
     metrics["l0"] = 1234.5678
-    records = [({"model": {"name": long}, "metrics": metrics, "timing": {"wall_time_s": 1.0}}, "x.json"),
-               ({"model": {"name": "short"}, "metrics": {}, "timing": {"wall_time_s": 1.0}}, "y.json")]
-    print_summary(records)  # capsys: stdout is not a terminal
+
+    def record(spec, m):
+        return {"model": {"name": spec, "spec": spec, "kind": "sae"}, "metrics": m, "timing": {"wall_time_s": 1.0},
+                "dataset": {"name": "d", "spec": "shapes"}, "settings": {"n_images": 10},
+                "intervals": {"l0": {"lo": 1234.0, "hi": 1235.2}}}
+
+    records = [(record(long, metrics), tmp_path / "x.json"), (record("short", {}), tmp_path / "y.json")]
+    print_summary(records, tmp_path / "none")  # capsys: stdout is not a terminal
     out = capsys.readouterr().out
     cells = [c.strip() for c in _row(out, long).strip("│ ").split("│")]
-    assert cells == [long, *[_fmt(metrics[k]) for k, _ in COLUMNS]]
-    assert "1234.6" in cells and "…" not in out
+    # headline order: Clarity, L0, paired, label corr., zero-shot, FVU (table order); L0 with its interval
+    assert cells == [long, "0.123", "1234.6 ± 0.6", "0.741", "0.617", "0.370", "0.494"]
+    assert "…" not in out and "L0 ↓" in out and "Verdict unknown for " in out
 
 
 def test_models_prints_every_registry_name_whole():

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from interpbench.leaderboard import plots
 from interpbench.leaderboard.build import build_leaderboard
 from interpbench.leaderboard.columns import COLUMNS
-from interpbench.leaderboard.tables import markdown_table, overall_rows, record_row, sort_rows
+from interpbench.leaderboard.tables import markdown_table, overall_rows, record_row
 from interpbench.results.store import SCHEMA_VERSION, read_results, write_result
 
 MODELS = {  # spec: (kind, clarity, l0, zero-shot, fvu)
@@ -55,39 +55,61 @@ def results(tmp_path):
     return folder
 
 
+def _full(text):
+    """The page's full table section (the headline table comes first)."""
+    return text.split("## Full table")[1].split("## Controls")[0]
+
+
 def _table_rows(text):
     """Markdown body rows of the first table, as lists of cells."""
     rows = [line.strip("|").split(" | ") for line in text.splitlines() if line.startswith("| ")]
     return [[c.strip() for c in r] for r in rows[1:]]
 
 
-def test_bold_needs_an_interval_clear_of_the_runner_up(tmp_path):
+CONTROL_OF = {"shapes:dense": "untrained", "shapes:sparse": "untrained", "shapes:sae": "random-decoder"}
+
+
+def test_bold_needs_separation_and_an_interval_clear_of_the_runner_up(tmp_path):
+    from interpbench.leaderboard.build import _ranked
+    from interpbench.leaderboard.records import select
+
     folder = tmp_path / "results"
     half = {"clarity": 0.02, "l0": 0.5, "zeroshot_mean": 0.04}  # zero-shot: 0.60 +- 0.04 overlaps 0.55 +- 0.04
     for spec, values in MODELS.items():
         rec = record(spec, *values)
-        rec["intervals"] = {k: {"lo": rec["metrics"][k] - h, "hi": rec["metrics"][k] + h, "level": 0.95,
-                                "method": "bootstrap-images", "b": 200, "seed": 0} for k, h in half.items()}
-        write_result(folder, rec)
-    rows = sort_rows([record_row(r) for r in read_results(folder)[0]])
-    text = markdown_table("t", rows, ("model", "kind"))
-    header = [line for line in text.splitlines() if line.startswith("| #")][0].strip("|").split(" | ")
-    cells = {r[1].strip("`"): dict(zip([h.strip() for h in header], r, strict=True)) for r in _table_rows(text)}
+        # each model's control: Clarity and zero-shot 0.2 lower (both separate), L0 50 higher
+        ctl = record(f"control:{CONTROL_OF[spec]}@{spec}", values[0], values[1] - 0.2, values[2] + 50,
+                     values[3] - 0.2, None)
+        ctl["model"]["control"] = {"of": spec, "kind": CONTROL_OF[spec], "seed": 0}
+        for r in (rec, ctl):
+            r["intervals"] = {k: {"lo": r["metrics"][k] - h, "hi": r["metrics"][k] + h, "level": 0.95,
+                                  "method": "bootstrap-images", "b": 200, "seed": 0} for k, h in half.items()}
+            write_result(folder, r)
+    rows, _, verdicts, rank = _ranked(select(read_results(folder)[0]), None, None)
+    text = markdown_table("t", rows, ("model", "kind"), verdicts=verdicts, rank=rank)
+    full = _full(text)
+    header = [line for line in full.splitlines() if line.startswith("| #")][0].strip("|").split(" | ")
+    cells = {r[1].strip("`"): dict(zip([h.strip() for h in header], r, strict=True)) for r in _table_rows(full)}
     col = {c.key: next(h.strip() for h in header if h.strip().startswith(c.title)) for c in COLUMNS}
-    # Clarity: sparse 0.70 [0.68, 0.72] clear of sae 0.60 [0.58, 0.62] -> bold, with its half-width
+    # Clarity separates every model from its control, and sparse 0.70 [0.68, 0.72] is clear of sae 0.60
+    # [0.58, 0.62] -> bold, with its half-width; the rank uses it (the only separating rank-order column)
+    assert verdicts["clarity"].verdict == "separates" and rank.col.key == "clarity"
     assert cells["shapes:sparse"][col["clarity"]] == "**0.700 ± 0.020**"
     assert cells["shapes:sae"][col["clarity"]] == "0.600 ± 0.020"
-    # L0: lower is better, but sparse and sae tie -> intervals overlap -> nothing bold
+    assert "**Rank (`#`): by Clarity ↑**" in text
+    # L0: the SAE's random decoder keeps k (copied by construction): verdict unknown, never bold
+    assert verdicts["l0"].verdict == "unknown"
     assert {cells[m][col["l0"]] for m in ("shapes:sparse", "shapes:sae")} == {"5.0 ± 0.5"}
-    # zero-shot: dense best but inside the runner-up's interval
+    # zero-shot separates, but dense is best inside the runner-up's interval
+    assert verdicts["zeroshot_mean"].verdict == "separates"
     assert cells["shapes:dense"][col["zeroshot_mean"]] == "0.600 ± 0.040"
     # no interval (gt coverage, FVU) or reference (baseline): nothing bold, bare values
     assert all("**" not in c[col[k]] for c in cells.values() for k in ("gt_coverage", "fvu", "clarity_baseline"))
     assert cells["shapes:sae"][col["fvu"]] == "0.120" and cells["shapes:dense"][col["fvu"]] == "–"
     # label correlation stored as null everywhere -> dash
     assert {c[col["label_correlation_mean"]] for c in cells.values()} == {"–"}
-    # rows ranked by Clarity
     assert [r["model"] for r in rows] == ["shapes:sparse", "shapes:sae", "shapes:dense"]
+    assert [r[0] for r in _table_rows(full)] == ["1", "2", "3"]
     # every metric has a footnote linking its docs anchor, and says how its interval was made
     for c in COLUMNS:
         assert f"[^{c.key}]: " in text and f"../docs/metrics.md#{c.anchor})" in text
@@ -123,7 +145,7 @@ def test_tables_are_byte_identical_and_skip_bad_files(results, tmp_path):
     names = _build_twice(results, tmp_path, with_plots=False)
     assert names == sorted(["overall.md", "overall.csv", "shapes-eval.md", "shapes-eval.csv", "README.md"])
     table = (tmp_path / "a" / "shapes-eval.md").read_text()
-    assert len(_table_rows(table)) == 3 and "corrupt" not in table
+    assert len(_table_rows(_full(table))) == 3 and "corrupt" not in table
     rows = list(csv.DictReader(io.StringIO((tmp_path / "a" / "shapes-eval.csv").read_text())))
     assert {r["model"]: float(r["clarity"]) for r in rows} == {k: v[1] for k, v in MODELS.items()}
 
@@ -135,7 +157,7 @@ def test_saved_plot_is_deterministic_png_and_svg(results, tmp_path):
     for ext in ("png", "svg"):
         assert (tmp_path / f"a.{ext}").read_bytes() == (tmp_path / f"b.{ext}").read_bytes()
     png = Image.open(tmp_path / "a.png")
-    assert png.format == "PNG" and png.size == (550, 400)
+    assert png.format == "PNG" and png.size == (750, 450)
     svg = (tmp_path / "a.svg").read_text()
     assert svg.lstrip().startswith("<?xml") and "<dc:date>" not in svg
 
@@ -164,14 +186,24 @@ def _points(ax):
     return sum(len(c.get_offsets()) for c in ax.collections)
 
 
-def test_model_level_plots_have_one_point_per_model(results):
+def test_model_level_plots_have_one_point_per_model_with_its_interval(results):
     rows = [record_row(r) for r in read_results(results)[0]]
+    rows[0]["l0_lo"], rows[0]["l0_hi"] = rows[0]["l0"] - 1, rows[0]["l0"] + 2
     for fn, y in ((plots.plot_clarity_vs_l0, "clarity"), (plots.plot_zeroshot_vs_sparsity, "zeroshot_mean")):
-        fig, data = fn(rows)
+        fig, data = fn(rows, "shapes-eval")
+        ax = fig.axes[0]
         assert len(data) == 3 and sorted(data["model"]) == sorted(MODELS)
-        assert _points(fig.axes[0]) == 3
-        drawn = sorted(map(tuple, np.concatenate([c.get_offsets() for c in fig.axes[0].collections])))
+        markers = [c.lines[0] for c in ax.containers if c.get_label() in MODELS]  # errorbar containers
+        drawn = sorted((float(m.get_xdata()[0]), float(m.get_ydata()[0])) for m in markers)
         assert drawn == sorted((MODELS[m][2], MODELS[m][1 if y == "clarity" else 3]) for m in MODELS)
+        assert "shapes-eval" in ax.get_title() and ax.get_legend() is not None
+        # the data set's own Clarity is a line on the Clarity plot only
+        baseline = [line for line in ax.lines if "baseline" in line.get_label()]
+        assert ([line.get_ydata()[0] for line in baseline] == [0.45]) == (y == "clarity")
+        # error bars from the intervals: the first row's L0 bar spans [l0 - 1, l0 + 2]
+        segs = [seg for c in ax.collections for seg in c.get_segments()]
+        x0 = rows[0]["l0"]
+        assert any(np.allclose(sorted(seg[:, 0]), [x0 - 1, x0 + 2]) for seg in segs)
 
 
 def test_feature_level_plots_draw_the_defined_features():

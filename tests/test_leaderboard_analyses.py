@@ -37,7 +37,8 @@ def analysis(spec, kind, steer, n=100, dup=0.25):
 
 
 def _cells(text):
-    """{model: {column header: cell}} of the first Markdown table."""
+    """{model: {column header: cell}} of the full table (the first table after "## Full table")."""
+    text = text.split("## Full table")[-1].split("## Controls")[0]
     lines = [ln for ln in text.splitlines() if ln.startswith("| ")]
     head = [h.strip() for h in lines[0].strip("|").split(" | ")]
     rows = [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines[1:]]
@@ -126,6 +127,10 @@ def test_most_images_win_when_none_matches_and_lone_analyses_get_a_row(tmp_path)
     cells, head = _cells((tmp_path / "lb" / "shapes-eval.md").read_text())
     assert _value(cells["shapes:sparse"][_col(head, "steerability")]) == "0.300"
     assert cells["shapes:sparse"][_col(head, "clarity")] == "–"
-    assert cells["shapes:sae"][_col(head, "steerability")].startswith("**0.900")  # best of two, intervals apart
+    # best of two, intervals apart, but no control has the analysis: never bold, and the footnote says why
+    assert cells["shapes:sae"][_col(head, "steerability")].startswith("0.900")
+    note = next(ln for ln in (tmp_path / "lb" / "shapes-eval.md").read_text().splitlines()
+                if ln.startswith("[^steerability]:"))
+    assert "**Verdict unknown:** no control of `shapes:sae`, `shapes:sparse` was evaluated" in note
     intro = (tmp_path / "lb" / "shapes-eval.md").read_text()
     assert "on other images than the evaluation for `shapes:sae` (500 images)." in intro

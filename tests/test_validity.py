@@ -74,10 +74,12 @@ def test_gap_to_control_with_combined_interval_and_flags(folder):
     assert g["gap"] == pytest.approx(0.2) and [g["lo"], g["hi"]] == pytest.approx([0.2 - h, 0.2 + h])
     assert g["separates"] is True and g["kind"] == "untrained"
     [g] = next(r for r in _metric(rep, "l0")["models"] if r["model"] == "sae:a")["gaps"]
-    assert g["gap"] == 0 and g["separates"] is False
+    assert g["gap"] == 0 and g["separates"] is False and g["verdict"] == "does not separate"
     flags = separation_flags(records)
     assert set(flags) == {"l0"} and "`sae:a` vs its untrained" in flags["l0"]
+    assert flags["l0"].startswith("does not separate: the gap's 95% interval includes 0")
     assert _metric(rep, "l0")["separates"] is False and _metric(rep, "clarity")["separates"] is True
+    assert _metric(rep, "l0")["verdict"] == "does not separate" and _metric(rep, "clarity")["verdict"] == "separates"
 
 
 def test_metrics_a_control_copies_by_construction_are_not_compared(tmp_path):
@@ -91,7 +93,12 @@ def test_metrics_a_control_copies_by_construction_are_not_compared(tmp_path):
     rep = validity_report(records)
     for key in ("l0", "zeroshot_mean"):
         assert next(r for r in _metric(rep, key)["models"] if r["model"] == "m")["gaps"] == []
-    assert set(separation_flags(records)) == {"clarity"}  # the same Clarity is a real failure
+    flags = separation_flags(records)
+    assert flags["clarity"].startswith("does not separate")  # the same Clarity is a real failure
+    # L0 and zero-shot are not failures, but nothing shows they separate either: unknown, never bold
+    assert {k: v.split(":")[0] for k, v in flags.items() if k != "clarity"} == {"l0": "unknown",
+                                                                               "zeroshot_mean": "unknown"}
+    assert "copy it by construction" in flags["l0"]
 
 
 def test_gap_is_a_paired_bootstrap_when_both_keep_replicates_of_the_same_resamples(tmp_path):
@@ -146,23 +153,37 @@ def test_leaderboard_puts_controls_apart_and_marks_unseparated_columns(folder, t
     assert "untrained of sae:a (seed 0)" in controls and "**" not in controls.split("[^")[0]
     l0_note = next(line for line in page.splitlines() if line.startswith("[^l0]:"))
     assert "**Does not separate trained from random:**" in l0_note
-    assert "Does not separate" not in next(line for line in page.splitlines() if line.startswith("[^clarity]:"))
+    clarity_note = next(line for line in page.splitlines() if line.startswith("[^clarity]:"))
+    assert "**Separates** every ranked model" in clarity_note
     rows = list(csv.DictReader(io.StringIO((tmp_path / "lb" / "shapes-eval.csv").read_text())))
     ctrl = next(r for r in rows if r["model"] == "untrained:sae:a")
     assert ctrl["rank"] == "" and ctrl["control"] == "untrained of sae:a (seed 0)"
     assert (float(ctrl["clarity_lo"]), float(ctrl["clarity_hi"])) == (0.27, 0.33)
-    assert [r["model"] for r in rows if r["rank"]] == ["sae:a@1", "sae:a", "sae:a@2"]
+    # the other seeds of sae:a's recipe are in the reseed view, not ranked; sae:a (which has a
+    # control) is the recipe's contestant
+    assert [(r["model"], r["rank"]) for r in rows if not r["control"]] == [("sae:a", "1")]
+    assert "2 reseed runs (recipe `topk16`) are in the reseed view, not ranked." in page
+    assert (tmp_path / "lb" / "shapes-eval-reseed.md").is_file()
 
 
-def test_a_flagged_column_loses_its_bold(folder):
-    from interpbench.leaderboard.tables import markdown_table, record_row, sort_rows
+def test_a_column_that_does_not_separate_loses_its_bold(folder):
+    from interpbench.leaderboard.build import _ranked
+    from interpbench.leaderboard.records import select
+    from interpbench.leaderboard.tables import markdown_table
+    from interpbench.leaderboard.verdicts import NO_SEPARATION, SEPARATES, UNKNOWN
 
-    rows = sort_rows([record_row(r) for r in read_results(folder)[0] if "control" not in r["model"]])
-    assert rows[1]["model"] == "sae:a" and rows[1]["clarity_hi"] == 0.54
-    rows[0]["clarity_lo"], rows[0]["clarity_hi"] = 0.55, 0.57  # clear of the runner-up: bold without a flag
-    assert "**0.560 ± 0.010**" in markdown_table("t", rows, ("model",))
-    flagged = markdown_table("t", rows, ("model",), flags={"clarity": "because"})
-    assert "**0.560" not in flagged and "**Does not separate trained from random:** because." in flagged
+    records = read_results(folder)[0]
+    for r in records:  # make the reseeds contestants of their own, clear of sae:a on Clarity
+        r["model"].pop("recipe", None)
+    rows, _, verdicts, rank = _ranked(select(records), None, None)
+    best = next(r for r in rows if r["model"] == "sae:a@1")
+    best["clarity_lo"], best["clarity_hi"] = 0.58, 0.6
+    assert verdicts["clarity"].verdict == UNKNOWN  # the reseeds have no control
+    assert "**0.560" not in markdown_table("t", rows, ("model",), verdicts=verdicts, rank=rank)
+    verdicts["clarity"].verdict = SEPARATES
+    assert "**0.560 ± 0.010**" in markdown_table("t", rows, ("model",), verdicts=verdicts, rank=rank)
+    verdicts["clarity"].verdict = NO_SEPARATION
+    assert "**0.560" not in markdown_table("t", rows, ("model",), verdicts=verdicts, rank=rank)
 
 
 def test_cli_writes_markdown_and_json(folder, tmp_path):
@@ -175,5 +196,6 @@ def test_cli_writes_markdown_and_json(folder, tmp_path):
     data = json.loads(out.with_suffix(".json").read_text())
     assert {m["key"] for m in data["metrics"]} == set(COL)
     text = out.read_text()
-    assert "| Clarity | `sae:a` | 0.500 [0.460, 0.540] | untrained: +0.200 [0.150, 0.250] |" in text
-    assert "Does not separate trained from random: L0" in text
+    assert "| Clarity | separates | `sae:a` | 0.500 [0.460, 0.540] | untrained: +0.200 [0.150, 0.250] |" in text
+    assert "- **Does not separate trained from random (the gap's interval includes 0)**: L0 (" in text
+    assert "L0: does not separate: the gap's 95% interval includes 0" in res.output

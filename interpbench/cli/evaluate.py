@@ -36,6 +36,10 @@ def evaluate(
     skip_unreadable: Annotated[bool, typer.Option("--skip-unreadable", help="Leave out images that cannot be "
                                                   "decoded (folder:, table:, ...) instead of stopping at the "
                                                   "first; their count and names go in the results.")] = False,
+    controls: Annotated[bool, typer.Option("--controls", help="Also evaluate each model's matching random "
+                                           "controls (random codes for every model; a random-decoder SAE for an "
+                                           "SAE, an untrained CLIP for a CLIP), which the leaderboard's and "
+                                           "validate-metrics' verdicts need.")] = False,
     no_zeroshot: Annotated[bool, typer.Option("--no-zeroshot", help="Skip zero-shot accuracy.")] = False,
     offline: Annotated[bool, typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -53,9 +57,10 @@ def evaluate(
         evaluate_model,
         resolve_device,
     )
-    from interpbench.evaluation.summary import print_summary
+    from interpbench.leaderboard.summary import print_summary
     from interpbench.leaderboard.trajectory import expand_model_globs
     from interpbench.results.store import write_result
+    from interpbench.specs import with_controls
 
     if offline or os.environ.get("HF_HUB_OFFLINE") == "1":
         os.environ["HF_HUB_OFFLINE"] = "1"
@@ -73,14 +78,15 @@ def evaluate(
     records = []
     with progress_tasks(not quiet and shard.is_main) as task:
         ctx.task = task
-        for spec in expand_model_globs(model or DEFAULT_MODELS):
+        specs = expand_model_globs(model or DEFAULT_MODELS)
+        for spec in with_controls(specs) if controls else specs:
             record, per_feature, labels = evaluate_model(spec, settings, ctx)
             if shard.is_main:
                 path = write_result(results, record, per_feature, labels)
                 records.append((record, path))
     shutdown()
     if shard.is_main:
-        print_summary(records, verbose=verbose)
+        print_summary(records, results, verbose=verbose)
 
 
 def _note(message: str) -> None:

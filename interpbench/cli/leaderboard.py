@@ -23,12 +23,21 @@ def leaderboard(
     docs_url: Annotated[str, typer.Option(help="Link target of the metric footnotes, relative to --out.")]
     = "../docs/metrics.md",
     no_plots: Annotated[bool, typer.Option("--no-plots", help="Tables only (faster).")] = False,
+    rank_by: Annotated[str | None, typer.Option(help="Column the `#` rank uses (key or title, e.g. "
+                                                "label_correlation_mean). Default: the first column of the "
+                                                "documented order that separates every ranked model from its "
+                                                "controls (docs/metrics.md#ranking).")] = None,
 ):
     """Write Markdown + CSV leaderboards (one per data set and one overall) and plots."""
     from interpbench.leaderboard.build import build_leaderboard
+    from interpbench.leaderboard.columns import find_column
 
-    report = build_leaderboard(results, out, docs_url=docs_url, with_plots=not no_plots)
+    if rank_by is not None:
+        find_column(rank_by)  # a clear error before any work
+    report = build_leaderboard(results, out, docs_url=docs_url, with_plots=not no_plots, rank_by=rank_by)
     report_skipped(report.skipped)
+    for page, title in report.ranks:
+        typer.echo(f"{page}: " + (f"ranked by {title}" if title else "no single rank (the page says why)"))
     typer.echo(f"{report.n_records} results -> {len(report.written)} files in {out} "
                f"(index: {out / 'README.md'})")
 

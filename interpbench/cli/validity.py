@@ -24,6 +24,13 @@ def validate_metrics(
 
     records, skipped = load_records(results)
     report_skipped(skipped)
-    written = write_validity(records, out)
+    written, report = write_validity(records, out, results)
     append_label_validity(records, out)  # its own section (label routes vs their controls), same files
     typer.echo(f"{len(records)} results -> " + ", ".join(map(str, written)))
+    for m in report["metrics"]:  # the closing verdicts: never "all fine" when nothing was compared
+        if m["verdict"] is not None:
+            why = f": {m['why']}" if m["why"] and m["verdict"] != "separates" else ""
+            typer.echo(f"{m['title']}: {m['verdict']}{why}")
+    if report["missing_controls"]:
+        typer.echo("Missing controls (unknown verdicts need them):\n" +
+                   "\n".join(f"  {c}" for c in report["missing_controls"]))

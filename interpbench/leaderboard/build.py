@@ -8,20 +8,21 @@ from pathlib import Path
 from interpbench.errors import InterpbenchError, MissingFileError
 from interpbench.ioutils import atomic_write_text
 from interpbench.leaderboard import plots
-from interpbench.leaderboard.columns import DOCS_URL
+from interpbench.leaderboard.columns import COLUMNS, DOCS_URL
 from interpbench.leaderboard.label_routes import route_note
 from interpbench.leaderboard.merge import analysis_note, attach_analyses
+from interpbench.leaderboard.ranking import Rank, choose_rank
+from interpbench.leaderboard.records import Selection, not_a_row, select
 from interpbench.leaderboard.reseed import write_reseed
 from interpbench.leaderboard.tables import (
     ID_FIELDS,
     csv_text,
-    is_control,
     markdown_table,
     overall_rows,
     record_row,
     sort_rows,
 )
-from interpbench.leaderboard.validity import separation_flags
+from interpbench.leaderboard.verdicts import missing_commands, page_verdicts, shown_dir
 from interpbench.results.store import load_per_feature, read_results, settings_hash, slug
 
 PLOTS = (("modality-density", "Modality score vs activation density per feature (Sparse CLIP Fig. 3b style)"),
@@ -35,6 +36,7 @@ class LeaderboardReport:
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # files not used, and why
     n_records: int = 0
+    ranks: list[tuple[str, str | None]] = field(default_factory=list)  # (page, rank column title or None)
 
 
 def load_records(results_dir: Path) -> tuple[list[dict], list[tuple[Path, str]]]:
@@ -48,7 +50,9 @@ def load_records(results_dir: Path) -> tuple[list[dict], list[tuple[Path, str]]]
         raise MissingFileError(results_dir, f"at least one valid results JSON{why}",
                                "run `interpbench evaluate --results DIR` first")
     records, unused = attach_analyses(records)  # `interpbench analyze run` records join their model's row
-    return records, skipped + unused
+    rows = [r for r in records if not_a_row(r) is None]
+    other = [(Path(r["_path"]), why) for r in records if (why := not_a_row(r)) is not None]
+    return rows, skipped + unused + other
 
 
 def plot_labels(records: list[dict]) -> list[str]:
@@ -61,8 +65,12 @@ def plot_labels(records: list[dict]) -> list[str]:
     return names
 
 
-def dataset_plots(records: list[dict], out_dir: Path, stem: str, report: LeaderboardReport) -> None:
+def dataset_plots(name: str, contestants: list[dict], controls: list[dict], out_dir: Path, stem: str,
+                  report: LeaderboardReport) -> None:
+    """The page's four plots: contestants in colour, controls grey and after them (plots.py)."""
+    records = contestants + controls
     labels = plot_labels(records)
+    control_labels = set(labels[len(contestants):])
     arrays = {}
     for label, record in zip(labels, records, strict=True):
         try:
@@ -70,30 +78,40 @@ def dataset_plots(records: list[dict], out_dir: Path, stem: str, report: Leaderb
         except InterpbenchError as err:  # a bad sidecar loses this model's feature plots, not the table
             report.skipped.append((Path(record["_path"]), str(err)))
     rows = [{**record_row(r), "model": label} for label, r in zip(labels, records, strict=True)]
-    figures = {"modality-density": plots.plot_modality_density(arrays),
-               "clarity-vs-l0": plots.plot_clarity_vs_l0(rows),
-               "clarity-distribution": plots.plot_clarity_distribution(arrays),
-               "zeroshot-vs-sparsity": plots.plot_zeroshot_vs_sparsity(rows)}
-    for name, (fig, _data) in figures.items():
-        report.written += plots.save_figure(fig, out_dir / f"{stem}-{name}")
+    figures = {"modality-density": plots.plot_modality_density(arrays, control_labels, name),
+               "clarity-vs-l0": plots.plot_clarity_vs_l0(rows, name),
+               "clarity-distribution": plots.plot_clarity_distribution(arrays, control_labels, name, rows),
+               "zeroshot-vs-sparsity": plots.plot_zeroshot_vs_sparsity(rows, name)}
+    for plot, (fig, _data) in figures.items():
+        report.written += plots.save_figure(fig, out_dir / f"{stem}-{plot}")
 
 
-def _dataset_page(name: str, records: list[dict], stem: str, docs_url: str) -> tuple[str, str]:
-    rows = sort_rows([record_row(r) for r in records if not is_control(r)])
-    controls = sort_rows([record_row(r) for r in records if is_control(r)])
+def _ranked(sel: Selection, results_dir, rank_by: str | None) -> tuple[list[dict], list[dict], dict, Rank]:
+    """(contestant rows sorted by rank, control rows, verdicts, rank) of one page's records."""
+    verdicts = page_verdicts(COLUMNS, sel.contestants, sel.controls)
+    rows = [record_row(r) for r in sel.contestants]
+    rank = choose_rank(verdicts, rows, rank_by)
+    return sort_rows(rows, rank.col), sort_rows([record_row(r) for r in sel.controls]), verdicts, rank
+
+
+def _dataset_page(name: str, records: list[dict], stem: str, docs_url: str, results_dir=None,
+                  rank_by: str | None = None) -> tuple[str, str, object]:
+    sel = select(records)
+    rows, controls, verdicts, rank = _ranked(sel, results_dir, rank_by)
     identity = ", ".join(sorted({f"`{settings_hash(r['dataset'].get('identity', ''))}`" for r in records}))
     intro = (f"Data set `{name}` (identity hash {identity}). {judges_line(records)} "
-             f"Full precision: [{stem}.csv]({stem}.csv). "
-             + " ".join(p for p in (analysis_note(records), route_note(records)) if p)).rstrip()
-    text = markdown_table(f"Leaderboard: {name}", rows, ID_FIELDS[:2] + ID_FIELDS[3:], intro, docs_url,
-                          controls=controls, flags=separation_flags(records))
+             f"Full precision: [{stem}.csv]({stem}.csv). {analysis_note(records)} {route_note(records)} {sel.notes()}")
+    text = markdown_table(f"Leaderboard: {name}", rows, ID_FIELDS[:2] + ID_FIELDS[3:], " ".join(intro.split()),
+                          docs_url, controls=controls, verdicts=verdicts, rank=rank,
+                          commands=missing_commands(verdicts, sel.contestants, shown_dir(results_dir)))
     figs = "\n".join(f"### {title}\n\n![{title}]({stem}-{plot}.png)\n" for plot, title in PLOTS)
-    return text + "\n## Plots\n\n" + figs, csv_text(rows, ID_FIELDS, controls)
+    return text + "\n## Plots\n\n" + figs, csv_text(rows, ID_FIELDS, controls, rank.col), rank
 
 
 def build_leaderboard(results_dir: Path, out_dir: Path, docs_url: str = DOCS_URL,
-                      with_plots: bool = True) -> LeaderboardReport:
-    """Write one table per data set, one overall, CSVs and plots; returns what was written."""
+                      with_plots: bool = True, rank_by: str | None = None) -> LeaderboardReport:
+    """Write one table per data set, one overall, CSVs and plots; returns what was written.
+    `rank_by`: the column the `#` rank uses (default: leaderboard/ranking.py's rule)."""
     records, skipped = load_records(results_dir)
     out_dir = Path(out_dir)
     report = LeaderboardReport(skipped=list(skipped), n_records=len(records))
@@ -101,24 +119,34 @@ def build_leaderboard(results_dir: Path, out_dir: Path, docs_url: str = DOCS_URL
     for r in sorted(records, key=lambda r: (r["dataset"]["name"], r["model"]["spec"], settings_hash(r["settings"]))):
         by_dataset.setdefault(r["dataset"]["name"], []).append(r)
     index = ["# interpbench leaderboards", "", "- [Overall](overall.md) ([CSV](overall.csv))"]
+    selections = {name: select(group) for name, group in by_dataset.items()}
     for name, group in by_dataset.items():
         stem = slug(name)
-        page, table_csv = _dataset_page(name, group, stem, docs_url)
+        page, table_csv, rank = _dataset_page(name, group, stem, docs_url, results_dir, rank_by)
+        report.ranks.append((name, rank.col.title if rank.col else None))
         report.written += _write(out_dir, stem, page, table_csv)
         if with_plots:
-            dataset_plots(group, out_dir, stem, report)
+            sel = selections[name]
+            dataset_plots(name, sel.contestants, sel.controls, out_dir, stem, report)
         index.append(f"- [{name}]({stem}.md) ([CSV]({stem}.csv))")
         reseed = write_reseed(out_dir, stem, name, group, docs_url)  # only where reseeded models exist
         report.written += reseed
         index += [f"  - [reseed stability]({stem}-reseed.md) ([CSV]({stem}-reseed.csv))"] if reseed else []
-    rows = overall_rows([record_row(r) for r in records if not is_control(r)])
-    controls = overall_rows([record_row(r) for r in records if is_control(r)])
+    contestants = [r for sel in selections.values() for r in sel.contestants]
+    controls = [r for sel in selections.values() for r in sel.controls]
+    verdicts = page_verdicts(COLUMNS, contestants, controls)
+    rows = overall_rows([record_row(r) for r in contestants])
+    rank = choose_rank(verdicts, rows, rank_by)
+    rows = sort_rows(rows, rank.col)
+    control_rows = overall_rows([record_row(r) for r in controls])
     intro = ("Mean of each metric over a model's results on all data sets (column `datasets`); "
              f"intervals only where a model has one result. {judges_line(records)} {route_note(records)}").rstrip()
     ids = ("model", "kind", "datasets")
-    page = markdown_table("Leaderboard: overall", rows, ids, intro, docs_url, controls=controls,
-                          flags=separation_flags(records))
-    report.written += _write(out_dir, "overall", page, csv_text(rows, ids, controls))
+    page = markdown_table("Leaderboard: overall", rows, ids, intro, docs_url, controls=control_rows,
+                          verdicts=verdicts, rank=rank,
+                          commands=missing_commands(verdicts, contestants, shown_dir(results_dir)))
+    report.written += _write(out_dir, "overall", page, csv_text(rows, ids, control_rows, rank.col))
+    report.ranks.append(("overall", rank.col.title if rank.col else None))
     if (out_dir / "validity.md").is_file():  # written by `interpbench validate-metrics`
         index.append("- [Metric validity](validity.md) ([JSON](validity.json))")
     # other reports that live in the same folder (analyses/, decomposition/) get a link too

@@ -40,6 +40,7 @@ def _pick(candidates: list[dict], target: dict | None) -> dict:
 
 def _joined(record: dict, analysis: dict) -> dict:
     out = dict(record)
+    out["_own_metrics"] = record["metrics"]  # the evaluation's own numbers (records.py compares these)
     out["metrics"] = {**analysis["metrics"], **record["metrics"]}
     out["intervals"] = {**(analysis.get("intervals") or {}), **(record.get("intervals") or {})}
     out["analysis"] = {"path": analysis.get("_path"), "n_images": analysis["settings"].get("n_images"),

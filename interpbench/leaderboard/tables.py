@@ -1,11 +1,12 @@
 """Leaderboard tables: rows from results records, Markdown with intervals and bold, CSV.
 
 Every cell shows the value ± the half-width of its 95% interval (record["intervals"], see
-metrics/bootstrap.py); the CSV keeps both ends. A value is bold only when it is the best
-of its column and its interval does not overlap the runner-up's: a column where either of
-the two has no interval gets no bold, because nothing shows the difference is real.
-Controls (results whose model.control is set) go in their own table, never ranked or bold,
-and a column flagged as not separating trained from random (leaderboard/validity.py) has no bold.
+metrics/bootstrap.py); the CSV keeps both ends. A page has a headline table (at most 10
+columns: `#`, model, and the columns leaderboard/ranking.py picks) and the full table with
+every column. A value is bold only when its column separates every ranked model from its
+controls in the right direction (leaderboard/verdicts.py) and the value is the best of its
+column with an interval clear of the runner-up's: no control comparison, no bold.
+Controls (results whose model.control is set) go in their own table, never ranked or bold.
 
 Output depends only on the records (no timestamps, stable sort), so the same results give
 the same bytes and the committed leaderboard only changes when the numbers do.
@@ -16,18 +17,16 @@ from __future__ import annotations
 import csv
 import io
 
-from interpbench.leaderboard.columns import COLUMNS, DOCS_URL
+from interpbench.leaderboard.columns import COLUMNS, DOCS_URL, HEADLINE_ALWAYS
 from interpbench.leaderboard.label_routes import unavailable_text
+from interpbench.leaderboard.records import column_interval, is_control  # noqa: F401 (re-exported)
+from interpbench.leaderboard.verdicts import CONTROL_BETTER, NO_SEPARATION, SEPARATES, UNKNOWN
 from interpbench.results.store import STAGES, settings_hash
 
 ID_FIELDS = ("model", "kind", "dataset", "judge", "n_images", "settings")
 METHOD_WORDS = {"bootstrap-images": "over images", "bootstrap-features": "over features",
                 "bootstrap-pairs": "over image-caption pairs",
                 "bootstrap-images+features": "over images, then over features"}
-
-
-def is_control(record: dict) -> bool:
-    return bool(record["model"].get("control"))
 
 
 def control_text(record: dict) -> str:
@@ -38,18 +37,6 @@ def control_text(record: dict) -> str:
     return f"{c.get('kind', '?')} of {c.get('of', '?')}" + (f" (seed {c['seed']})" if "seed" in c else "")
 
 
-def column_interval(record: dict, col) -> dict | None:
-    """The interval record of the metric key the column reads (None if absent or malformed)."""
-    metrics, intervals = record["metrics"], record.get("intervals") or {}
-    for k in col.keys:
-        v = metrics.get(k)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            iv = intervals.get(k) if isinstance(intervals, dict) else None
-            ok = isinstance(iv, dict) and all(isinstance(iv.get(e), (int, float)) for e in ("lo", "hi"))
-            return iv if ok and iv["lo"] <= iv["hi"] else None
-    return None
-
-
 def record_row(record: dict) -> dict:
     """One table row: identity fields, each column's value, and its interval ends (None where
     not measured); `_iv` keeps each interval record for the footnotes."""
@@ -57,7 +44,8 @@ def record_row(record: dict) -> dict:
     row = {"model": record["model"]["spec"], "kind": record["model"].get("kind", ""),
            "dataset": record["dataset"]["name"], "judge": str(settings.get("judge", "")),
            "n_images": settings.get("n_images"), "settings": settings_hash(settings),
-           "control": control_text(record), "_iv": {}, "_na": {}, "timings": record.get("timings") or {}}
+           "control": control_text(record), "control_kind": (record["model"].get("control") or {}).get("kind"),
+           "_iv": {}, "_na": {}, "timings": record.get("timings") or {}}
     for c in COLUMNS:
         row[c.key] = c.value(record["metrics"])
         na = unavailable_text(record, c.key) if row[c.key] is None else None
@@ -70,13 +58,11 @@ def record_row(record: dict) -> dict:
     return row
 
 
-def sort_rows(rows: list[dict]) -> list[dict]:
-    """Best Clarity first; rows without Clarity last; ties broken by model and settings."""
-    def key(r):
-        c = r.get("clarity")
-        return (c is None, -(c or 0.0), r["model"], str(r.get("settings", "")))
+def sort_rows(rows: list[dict], col=None) -> list[dict]:
+    """Best first by `col` (leaderboard/ranking.py); without one, by model name."""
+    from interpbench.leaderboard.ranking import sort_by_rank
 
-    return sorted(rows, key=key)
+    return sort_by_rank(rows, col)
 
 
 def overall_rows(rows: list[dict]) -> list[dict]:
@@ -100,13 +86,15 @@ def overall_rows(rows: list[dict]) -> list[dict]:
     return sort_rows(out)
 
 
-def bold_rows(rows: list[dict], columns=COLUMNS) -> dict[str, int]:
-    """Column key -> index of the one row shown bold: the best value of a ranked column whose
-    95% interval lies strictly beyond the runner-up's (the next row in rank order, which may
-    tie). No entry when fewer than two rows have the value or either interval is missing."""
+def bold_rows(rows: list[dict], columns=COLUMNS, verdicts: dict | None = None) -> dict[str, int]:
+    """Column key -> index of the one row shown bold: the best value of a column whose verdict
+    is "separates" (every ranked model beats its controls on it, leaderboard/verdicts.py) and
+    whose 95% interval lies strictly beyond the runner-up's (the next row in its order, which
+    may tie). No entry when fewer than two rows have the value or either interval is missing."""
     out = {}
     for col in columns:
-        if not col.better:
+        v = (verdicts or {}).get(col.key)
+        if not col.better or v is None or v.verdict != SEPARATES:
             continue
         ranked = sorted((i for i, r in enumerate(rows) if r.get(col.key) is not None),
                         key=lambda i: rows[i][col.key], reverse=col.better == "max")
@@ -152,59 +140,119 @@ def interval_note(col, rows: list[dict]) -> str:
     return "Interval: " + "; ".join(parts) + (f"; {missing} value(s) without one." if missing else ".")
 
 
-def _table(rows: list[dict], id_fields: tuple[str, ...], bold: dict[str, int], ranked: bool = True) -> list[str]:
-    head = ["#", *id_fields, *[f"{c.title}{c.arrow}[^{c.key}]" for c in COLUMNS]]
+def _rank_cells(rows: list[dict], rank_col) -> list[str]:
+    """`#` per row: the position by the rank column; – without a rank or without the value."""
+    if rank_col is None:
+        return ["–"] * len(rows)
+    out, n = [], 0
+    for r in rows:
+        n += r.get(rank_col.key) is not None
+        out.append(str(n) if r.get(rank_col.key) is not None else "–")
+    return out
+
+
+def _table(rows: list[dict], id_fields: tuple[str, ...], bold: dict[str, int], columns=COLUMNS,
+           ranks: list[str] | None = None) -> list[str]:
+    head = ["#", *id_fields, *[f"{c.title}{c.arrow}[^{c.key}]" for c in columns]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for i, r in enumerate(rows, 1):
-        cells = [str(i) if ranked else "–"] + [f"`{_cell(r[f])}`" if f == "model" else _cell(r[f]) for f in id_fields]
-        for c in COLUMNS:
+    for i, r in enumerate(rows):
+        cells = [ranks[i] if ranks else "–"]
+        cells += [f"`{_cell(r[f])}`" if f == "model" else _cell(r[f]) for f in id_fields]
+        for c in columns:
             text = value_text(c, r)
-            cells.append(f"**{text}**" if bold.get(c.key) == i - 1 else text)
+            cells.append(f"**{text}**" if bold.get(c.key) == i else text)
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+LEGEND = ("Values are ± the half-width of their 95% interval (footnotes say how each was made; ↑ higher is better, "
+          "↓ lower is better; – not measured). Bold: best value in a column that separates every ranked model "
+          "from its controls in the right direction, with an interval clear of the runner-up's; the footnote "
+          "gives each column's verdict.")
+
+_VERDICT_TEXT = {SEPARATES: "**Separates** every ranked model from its controls in the right direction (the "
+                            "gap's 95% interval lies strictly on the good side).",
+                 NO_SEPARATION: "**Does not separate trained from random:** {why}. Never bold.",
+                 CONTROL_BETTER: "**Control is better:** {why}. Never bold.",
+                 UNKNOWN: "**Verdict unknown:** {why}. Never bold."}
+
+
+def verdict_text(v) -> str:
+    """The footnote's sentence on a column's verdict ("" for reference columns or no values)."""
+    if v is None or v.verdict is None:
+        return ""
+    return _VERDICT_TEXT[v.verdict].format(why=v.why or "no control result")
+
+
+def footnote(col, rows: list[dict], verdict, docs_url: str = DOCS_URL) -> str:
+    """One metric's footnote: definition, how its intervals were made, its verdict, docs link."""
+    parts = [f"[^{col.key}]: {col.title}: {col.note}", interval_note(col, rows), verdict_text(verdict),
+             f"See [docs/metrics.md]({docs_url}#{col.anchor})."]
+    return " ".join(p for p in parts if p)
+
+
+def headline_block(rows: list[dict], verdicts: dict, rank) -> list[str]:
+    """The first table of a page: `#`, model and the headline columns (leaderboard/ranking.py)."""
+    from interpbench.leaderboard.ranking import headline_columns
+
+    cols = headline_columns(verdicts, rows, rank.col if rank else None)
+    bold = bold_rows(rows, cols, verdicts)
+    lines = ["## Headline", ""]
+    lines += _table(rows, ("model",), bold, cols, _rank_cells(rows, rank.col if rank else None))
+    unknown = [c.title for c in cols if c.key not in HEADLINE_ALWAYS
+               and verdicts.get(c.key) is not None and verdicts[c.key].verdict == UNKNOWN]
+    lines += ["", "Columns: zero-shot, L0 and reconstruction, and the metrics that separate every ranked model "
+                  "from its controls" + (f"; verdict unknown (shown because no control refutes them yet, see "
+                                         f"their footnotes): {', '.join(unknown).rstrip('.')}" if unknown else "")
+              + ". Every column is in the full table and the CSV."]
     return lines
 
 
 def markdown_table(title: str, rows: list[dict], id_fields: tuple[str, ...], intro: str = "",
                    docs_url: str = DOCS_URL, controls: list[dict] | None = None,
-                   flags: dict[str, str] | None = None) -> str:
-    """A Markdown page: heading, ranked table, a Controls table (never ranked or bold) and one
-    footnote per metric (how its intervals were made; `flags`: column key -> why it is not
-    shown to separate trained from random)."""
-    flags = flags or {}
+                   verdicts: dict | None = None, rank=None, commands: list[str] | None = None) -> str:
+    """A Markdown page: heading, intro, what `#` means (`rank`, leaderboard/ranking.py), the
+    headline table, the full table, a Controls table (never ranked or bold) and one footnote
+    per metric (definition, intervals, verdict). `rows` come sorted by the rank; `commands`
+    would produce the controls that "unknown" verdicts lack (leaderboard/verdicts.py)."""
+    verdicts = verdicts or {}
     lines = [f"# {title}", ""]
-    if intro:
-        lines += [intro, ""]
-    bold = {k: i for k, i in bold_rows(rows).items() if k not in flags}  # no ranking claim on a flagged column
-    lines += _table(rows, id_fields, bold)
-    lines += ["", "Values are ± the half-width of their 95% interval (footnotes say how each was made). "
-                  "Bold: best value in the column whose interval does not overlap the runner-up's; no bold "
-                  "where either has no interval or where the footnote says the column does not separate "
-                  "trained from random (↑ higher is better, ↓ lower is better; – not measured)."]
+    lines += [intro, ""] if intro else []
+    lines += [rank.text, ""] if rank else []
+    lines += headline_block(rows, verdicts, rank)
+    if commands:
+        lines += ["", "## Missing controls", "", "Verdicts marked unknown need control results. Run, then "
+                  "`interpbench validate-metrics` and `interpbench leaderboard` again:", ""]
+        lines += [f"    {c}" for c in commands]
+    lines += ["", "## Full table", ""]
+    lines += _table(rows, id_fields, bold_rows(rows, COLUMNS, verdicts), COLUMNS,
+                    _rank_cells(rows, rank.col if rank else None))
+    lines += ["", LEGEND]
     if "settings" in id_fields:
         lines.append("settings: hash of the evaluation settings (the `settings` object of the results JSON).")
     if controls:
         lines += ["", "## Controls", "",
                   "Random representations of the same shape as a contestant (`control`: kind of control, "
                   "and the model it copies). Not ranked; nothing bold.", ""]
-        lines += _table(controls, (*id_fields, "control"), {}, ranked=False)
+        lines += _table(controls, (*id_fields, "control"), {})
     lines.append("")
     everything = rows + (controls or [])
-    for c in COLUMNS:
-        flag = f" **Does not separate trained from random:** {flags[c.key]}." if c.key in flags else ""
-        lines.append(f"[^{c.key}]: {c.title}: {c.note} {interval_note(c, everything)}{flag} "
-                     f"See [docs/metrics.md]({docs_url}#{c.anchor}).")
+    lines += [footnote(c, everything, verdicts.get(c.key), docs_url) for c in COLUMNS]
     return "\n".join(lines) + "\n"
 
 
-def csv_text(rows: list[dict], id_fields: tuple[str, ...], controls: list[dict] | None = None) -> str:
-    """Full-precision CSV of the same rows and then the controls (rank empty, `control` set):
+def csv_text(rows: list[dict], id_fields: tuple[str, ...], controls: list[dict] | None = None,
+             rank_col=None) -> str:
+    """Full-precision CSV of the same rows and then the controls (rank empty, `control` set;
+    rank empty too without a rank column, or where a row lacks its value):
     each metric with its interval ends `<key>_lo`, `<key>_hi` (empty where not measured)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["rank", *id_fields, "control",
                      *[k for c in COLUMNS for k in (c.key, f"{c.key}_lo", f"{c.key}_hi")],
                      *[f"seconds_{s}" for s in STAGES]])  # where each run's time went
-    for rank, r in [(i, r) for i, r in enumerate(rows, 1)] + [("", r) for r in controls or []]:
+    ranks = [("" if x == "–" else x) for x in _rank_cells(rows, rank_col)]
+    for rank, r in list(zip(ranks, rows, strict=True)) + [("", r) for r in controls or []]:
         metrics = ["" if r.get(k) is None else repr(r[k]) for c in COLUMNS
                    for k in (c.key, f"{c.key}_lo", f"{c.key}_hi")]
         timings = r.get("timings") or {}

@@ -2,13 +2,10 @@
 
 From results files only, for every leaderboard column:
 (a) gap: each trained model minus its random control (matched by model.control.of, same
-    data set and settings), with a 95% interval. When both intervals keep their bootstrap
-    replicates of the same resamples (same method, B and seed: the same images are
-    resampled the same way), the interval is the percentile interval of the replicate
-    differences (a paired bootstrap); otherwise the two intervals are combined as
-    independent normal ones: half-width sqrt(h_t^2 + h_c^2) around the difference. The gap
-    "separates" when its interval excludes 0; without intervals only a gap of exactly 0
-    counts as not separating.
+    data set and settings), with a 95% interval and a direction-aware verdict (separates /
+    control better / does not separate / unknown; leaderboard/verdicts.py, which the
+    leaderboard uses too). A metric with no control result has the verdict "unknown", and
+    the report prints the command that would produce the controls.
 (b) reseed spread: results with the same model.recipe and different model.train_seed
     (same data set and settings): sample standard deviation and range over seeds.
 (c) ground truth (Shapes): Spearman rank correlation, over features, between the metric's
@@ -17,14 +14,15 @@ From results files only, for every leaderboard column:
 (d) broken pairing: record["controls"]["shuffled_pairs"][key], the metric with captions
     shuffled; it "moves" when that value lies outside the metric's interval.
 
-The leaderboard computes (a) itself from the results in its folder (`separation_flags`), so
-the table and this report always agree.
+The leaderboard computes (a) itself from the results in its folder with the same functions,
+so the table and this report always agree. Rows are the leaderboard's contestants
+(leaderboard/records.py: no reseed runs, duplicates or decomposition records); reseed runs
+feed (b).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +30,19 @@ import numpy as np
 from interpbench.errors import InterpbenchError
 from interpbench.ioutils import atomic_write_text
 from interpbench.leaderboard.columns import COLUMNS
-from interpbench.leaderboard.tables import column_interval, is_control
-from interpbench.metrics.bootstrap import percentile_interval
+from interpbench.leaderboard.records import column_interval, is_control, not_a_row, select
+from interpbench.leaderboard.verdicts import (
+    CONTROL_BETTER,
+    NO_SEPARATION,
+    SEPARATES,
+    UNKNOWN,
+    column_verdict,
+    control_pairs,
+    gap,
+    missing_commands,
+    page_verdicts,
+    shown_dir,
+)
 from interpbench.results.store import load_per_feature, settings_hash
 
 # leaderboard column key -> its per-feature sidecar array (else an array named like the column)
@@ -50,72 +59,27 @@ def _group(record: dict) -> tuple[str, str]:
     return record["dataset"]["name"], settings_hash(record["settings"])
 
 
-def _paired(it: dict, ic: dict) -> tuple[float, float] | None:
-    """Percentile interval of replicate differences, when both results stored replicates of
-    the same resamples (same method, B and seed; the caller matched data set and settings)."""
-    rt, rc = it.get("replicates"), ic.get("replicates")
-    same = all(it.get(k) == ic.get(k) for k in ("method", "b", "seed"))
-    if not same or not isinstance(rt, list) or not isinstance(rc, list) or len(rt) != len(rc) or not rt:
-        return None
-    d = [a - b for a, b in zip(rt, rc, strict=True) if isinstance(a, (int, float)) and isinstance(b, (int, float))]
-    return percentile_interval(d, it.get("level", 0.95))
+def _selected(records: list[dict]):
+    """Contestants and controls over all data sets (leaderboard/records.py's rules, per data set)."""
+    rows = [r for r in records if not_a_row(r) is None]
+    by_dataset: dict[str, list[dict]] = {}
+    for r in rows:
+        by_dataset.setdefault(r["dataset"]["name"], []).append(r)
+    sels = [select(group) for _, group in sorted(by_dataset.items())]
+    return [r for s in sels for r in s.contestants], [r for s in sels for r in s.controls]
 
 
-# Metrics a control copies from its target by construction, so their gap is 0 by design and says
-# nothing about the metric: random codes keep each input's activation values (same L0) and score
-# zero-shot on the target's own embedding; a TopK random-decoder SAE keeps k.
-COPIED_BY_CONSTRUCTION = {"random-codes": frozenset({"l0", "zeroshot_mean"}), "random-decoder": frozenset({"l0"})}
-
-
-def gap(trained: dict, control: dict, col) -> dict | None:
-    """(a) for one pair: {"gap", "lo", "hi", "method", "separates"} (None if either lacks the metric,
-    or the control copies it from the trained model by construction)."""
-    if col.key in COPIED_BY_CONSTRUCTION.get(control["model"]["control"].get("kind"), ()):
-        return None
-    (vt, it), (vc, ic) = _value(trained, col), _value(control, col)
-    if vt is None or vc is None:
-        return None
-    d = vt - vc
-    if it is None or ic is None:
-        return {"gap": d, "lo": None, "hi": None, "method": None, "separates": None if d != 0 else False}
-    paired = _paired(it, ic)
-    if paired is not None:
-        lo, hi, method = *paired, "paired bootstrap"
-    else:
-        h = math.hypot((it["hi"] - it["lo"]) / 2, (ic["hi"] - ic["lo"]) / 2)
-        lo, hi, method = d - h, d + h, "combined intervals"
-    return {"gap": d, "lo": lo, "hi": hi, "method": method, "separates": not (lo <= 0 <= hi)}
-
-
-def control_pairs(records: list[dict]) -> list[tuple[dict, dict]]:
-    """(trained, control) for every control whose model.control.of names a trained result
-    on the same data set with the same settings."""
-    trained = {(r["model"]["spec"], *_group(r)): r for r in records if not is_control(r)}
-    out = []
-    for c in records:
-        if is_control(c):
-            t = trained.get((c["model"]["control"].get("of"), *_group(c)))
-            if t is not None:
-                out.append((t, c))
-    return sorted(out, key=lambda p: (p[0]["model"]["spec"], p[1]["model"]["spec"]))
-
-
-def separation_flags(records: list[dict], columns=COLUMNS) -> dict[str, str]:
-    """Column key -> the pairs whose gap interval includes 0 (columns that separate every
-    pair, or have no pair, are absent; so are reference columns that are not ranked, such as
-    the data set's own Clarity, which is the same for every model by construction)."""
-    flags = {}
+def separation_flags(records: list[dict], columns=COLUMNS, results_dir=None) -> dict[str, str]:
+    """Column key -> why the column is not shown to separate every contestant from its controls
+    ("verdict: why"); columns that separate, reference columns and columns no contestant has
+    are absent."""
+    contestants, controls = _selected(records)
+    out = {}
     for col in columns:
-        if not col.better:
-            continue
-        bad = []
-        for t, c in control_pairs(records):
-            g = gap(t, c, col)
-            if g is not None and g["separates"] is False:
-                bad.append(f"`{t['model']['spec']}` vs its {c['model']['control'].get('kind', 'control')}")
-        if bad:
-            flags[col.key] = "the gap's 95% interval includes 0 for " + ", ".join(bad)
-    return flags
+        v = column_verdict(col, contestants, controls)
+        if v.verdict not in (None, SEPARATES):
+            out[col.key] = f"{v.verdict}: {v.why}"
+    return out
 
 
 def reseed_spread(records: list[dict], col) -> list[dict]:
@@ -162,82 +126,121 @@ def shuffled_pairs(record: dict, col) -> dict | None:
     return {"value": v, "shuffled": s, "moves": moves}
 
 
-def validity_report(records: list[dict]) -> dict:
-    """The whole report as JSON-ready data: one entry per column, each with rows per trained model."""
+def validity_report(records: list[dict], results_dir=None) -> dict:
+    """The whole report as JSON-ready data: one entry per column, each with rows per contestant."""
+    rows = [r for r in records if not_a_row(r) is None]
+    contestants, controls = _selected(rows)
     arrays = {}
-    for r in records:
-        if not is_control(r):
-            try:
-                arrays[r["_path"]] = load_per_feature(r)
-            except InterpbenchError:  # a bad sidecar loses (c) for that model only
-                arrays[r["_path"]] = {}
-    pairs = control_pairs(records)
+    for r in contestants:
+        try:
+            arrays[r["_path"]] = load_per_feature(r)
+        except InterpbenchError:  # a bad sidecar loses (c) for that model only
+            arrays[r["_path"]] = {}
+    pairs = control_pairs(contestants, controls)
     out = []
     for col in COLUMNS:
         models = []
-        for r in sorted((r for r in records if not is_control(r)), key=lambda r: (_group(r), r["model"]["spec"])):
+        for r in sorted(contestants, key=lambda r: (_group(r), r["model"]["spec"])):
             v, iv = _value(r, col)
             gaps = [{"control": c["model"]["spec"], "kind": c["model"]["control"].get("kind"), **g}
                     for t, c in pairs if t is r and (g := gap(t, c, col)) is not None]
             models.append({"model": r["model"]["spec"], "dataset": r["dataset"]["name"], "value": v,
                            "lo": iv["lo"] if iv else None, "hi": iv["hi"] if iv else None, "gaps": gaps,
+                           "n_controls": sum(t is r for t, _ in pairs),
                            "gt_agreement": gt_agreement(arrays.get(r["_path"], {}), col),
                            "shuffled_pairs": shuffled_pairs(r, col)})
-        flag = separation_flags(records, (col,)).get(col.key)
-        out.append({"key": col.key, "title": col.title, "better": col.better,
-                    "separates": flag is None if col.better else None,
-                    "flag": flag, "reseed": reseed_spread(records, col), "models": models})
-    return {"method": {"gap": "difference of values; 95% interval: percentile interval of the paired replicate "
+        verdict = column_verdict(col, contestants, controls)
+        out.append({"key": col.key, "title": col.title, "better": col.better, "verdict": verdict.verdict,
+                    "separates": None if verdict.verdict in (None, UNKNOWN) else verdict.verdict == SEPARATES,
+                    "why": verdict.why or None, "reseed": reseed_spread(rows, col), "models": models})
+    return {"method": {"gap": "trained minus control; 95% interval: percentile interval of the paired replicate "
                               "differences when both results kept replicates of the same resamples, else "
                               "difference +- sqrt(h_trained^2 + h_control^2) from each result's own interval",
+                       "verdict": "with the column's direction: separates = gap interval strictly on the good "
+                                  "side of 0; control better = strictly on the bad side; does not separate = "
+                                  "it contains 0; unknown = no interval, or no control result",
                        "reseed": "sample sd (ddof 1) and range over train seeds of one recipe",
                        "gt_agreement": "Spearman rho over features, per-feature score vs best GT concept AUROC",
                        "shuffled_pairs": "metric with captions shuffled; moves = outside the metric's interval"},
-            "metrics": out}
+            "metrics": out,
+            "missing_controls": missing_commands(page_verdicts(COLUMNS, contestants, controls), contestants,
+                                                 shown_dir(results_dir))}
 
 
 def _num(v, digits: int = 3) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
+_MARK = {SEPARATES: "", NO_SEPARATION: " ✗", CONTROL_BETTER: " ▼ control better", UNKNOWN: " ?", None: ""}
+
+
 def _gap_text(g: dict) -> str:
     ci = f" [{_num(g['lo'])}, {_num(g['hi'])}]" if g["lo"] is not None else " (no interval)"
-    mark = {True: "", False: " ✗", None: " ?"}[g["separates"]]
     paired = " paired" if g.get("method") == "paired bootstrap" else ""
-    return f"{g['kind']}: {g['gap']:+.3f}{ci}{paired}{mark}"
+    return f"{g['kind']}: {g['gap']:+.3f}{ci}{paired}{_MARK[g.get('verdict')]}"
+
+
+def _no_gap_text(row: dict) -> str:
+    return "controls copy it by construction" if row["n_controls"] else "no control evaluated: verdict unknown"
+
+
+_SUMMARY = ((SEPARATES, "Separates trained from random (every contestant, right direction)"),
+            (CONTROL_BETTER, "A control is better (the gap's interval lies on the wrong side)"),
+            (NO_SEPARATION, "Does not separate trained from random (the gap's interval includes 0)"),
+            (UNKNOWN, "Verdict unknown (no control result, or no interval)"))
 
 
 def markdown_report(report: dict) -> str:
     lines = ["# Metric validity", "",
-             "Per leaderboard metric and trained model: (a) gap to its random control with a 95% interval "
-             "(✗: the interval includes 0, the metric does not separate trained from random; ?: no interval; "
-             "paired: bootstrap of the replicate differences, else the two intervals combined); "
-             "(b) spread over training seeds of one recipe; (c) Spearman rho between the per-feature score "
-             "and the feature's best ground-truth concept AUROC (Shapes); (d) value with the image-caption "
-             "pairing broken. See docs/metrics.md#validity.", "",
-             "| metric | model | value [95%] | (a) gap to control | (b) reseed sd (n seeds) | "
-             "(c) rho vs GT AUROC (features) | (d) shuffled pairs |", "|---|---|---|---|---|---|---|"]
+             "Per leaderboard metric and contestant: (a) gap to each random control, trained − control, with a "
+             "95% interval and a direction-aware verdict (✗: the interval includes 0, the metric does not "
+             "separate trained from random; ▼ control better: the interval lies on the wrong side of 0 for the "
+             "column's ↑/↓; ?: no interval; paired: bootstrap of the replicate differences, else the two "
+             "intervals combined); (b) spread over training seeds of one recipe; (c) Spearman rho between the "
+             "per-feature score and the feature's best ground-truth concept AUROC (Shapes); (d) value with the "
+             "image-caption pairing broken. See docs/metrics.md#validity.", "",
+             "| metric | verdict | model | value [95%] | (a) gap to control | (b) reseed sd (n seeds) | "
+             "(c) rho vs GT AUROC (features) | (d) shuffled pairs |", "|---|---|---|---|---|---|---|---|"]
     for m in report["metrics"]:
         reseed = "; ".join(f"{s['recipe']}: {s['sd']:.3f} ({len(s['seeds'])})" for s in m["reseed"]) or "–"
         for row in m["models"]:
             value = _num(row["value"]) + (f" [{_num(row['lo'])}, {_num(row['hi'])}]" if row["lo"] is not None else "")
-            gaps = "; ".join(_gap_text(g) for g in row["gaps"]) or "no control"
+            if row["value"] is None:
+                gaps = "–"
+            else:
+                gaps = "; ".join(_gap_text(g) for g in row["gaps"]) or _no_gap_text(row)
             gt = row["gt_agreement"]
             gt_text = f"{gt['rho']:+.3f} ({gt['n_features']})" if gt else "–"
             sh = row["shuffled_pairs"]
             sh_text = f"{_num(sh['shuffled'])} ({'moves' if sh['moves'] else 'does not move'})" if sh else "–"
-            lines.append(f"| {m['title']} | `{row['model']}` | {value} | {gaps} | {reseed} | {gt_text} | {sh_text} |")
-    flagged = [m for m in report["metrics"] if m["separates"] is False]
-    lines += ["", "Does not separate trained from random: " +
-              ("; ".join(f"{m['title']} ({m['flag']})" for m in flagged) if flagged else "none.")]
+            verdict = "not ranked" if m["better"] is None else (m["verdict"] or "–")
+            lines.append(f"| {m['title']} | {verdict} | `{row['model']}` | {value} | {gaps} | {reseed} | "
+                         f"{gt_text} | {sh_text} |")
+    lines += ["", "## Verdicts", ""]
+    for verdict, words in _SUMMARY:
+        these = [m for m in report["metrics"] if m["verdict"] == verdict]
+        if verdict == SEPARATES:
+            text = ", ".join(m["title"] for m in these) or "no metric"
+        else:
+            text = "; ".join(f"{m['title']} ({m['why']})" for m in these) or "no metric"
+        lines.append(f"- **{words}**: {text}.")
+    if report.get("missing_controls"):
+        lines += ["", "## Missing controls", "", "Unknown verdicts need control results; these commands produce them "
+                  "(then run `interpbench validate-metrics` again):", ""] + [f"    {c}" for c in report["missing_controls"]]
     return "\n".join(lines) + "\n"
 
 
-def write_validity(records: list[dict], out: Path) -> list[Path]:
-    """Write OUT (Markdown) and OUT with suffix .json, each atomically; returns both paths."""
+def unknown_verdicts(report: dict) -> list[str]:
+    """Titles of the ranked metrics whose verdict is unknown (for the CLI's closing line)."""
+    return [m["title"] for m in report["metrics"] if m["verdict"] == UNKNOWN]
+
+
+def write_validity(records: list[dict], out: Path, results_dir=None) -> tuple[list[Path], dict]:
+    """Write OUT (Markdown) and OUT with suffix .json, each atomically; returns both paths and
+    the report."""
     out = Path(out)
-    report = validity_report(records)
+    report = validity_report(records, results_dir)
     json_path = out.with_suffix(".json")
     atomic_write_text(out, markdown_report(report))
     atomic_write_text(json_path, json.dumps(report, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    return [out, json_path]
+    return [out, json_path], report
