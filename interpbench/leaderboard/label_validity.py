@@ -23,7 +23,7 @@ from pathlib import Path
 
 from interpbench.ioutils import atomic_write_text
 from interpbench.leaderboard.columns import Column
-from interpbench.leaderboard.tables import is_control
+from interpbench.leaderboard.records import is_control, not_a_row
 from interpbench.leaderboard.validity import control_pairs, gap
 
 METRICS = (("gt_label_accuracy", "GT label acc."), ("label_corr_mean", "label corr."),
@@ -62,8 +62,9 @@ def _values(view: dict) -> dict:
 
 def label_validity(records: list[dict]) -> dict:
     """JSON-ready report: one row per (model, route), controls included, with gaps for trained rows."""
+    records = [r for r in records if not_a_row(r) is None]  # no decomposition or analysis records
     controls_of: dict[int, list[dict]] = {}
-    for t, c in control_pairs(records):
+    for t, c in control_pairs([r for r in records if not is_control(r)], [r for r in records if is_control(r)]):
         controls_of.setdefault(id(t), []).append(c)
     rows = []
     for r in sorted(records, key=lambda r: (r["dataset"]["name"], is_control(r), r["model"]["spec"])):
