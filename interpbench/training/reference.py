@@ -52,16 +52,14 @@ SAE_TRAIN_IMAGES = 20_000
 
 @dataclass(frozen=True)
 class SAEPreset:
-    """A shipped SAE: where it reads shapes:dense, and how many token rows it takes per image.
+    """A shipped SAE: where it reads shapes:dense, and its training config.
 
     `site` resid_post / mlp_out read the base model's last block (the analogue of the public
     CLIP SAEs on late layers); the block index is resolved from the base model, so a base with
-    a different depth gets its own last block. `tokens_per_image` draws that many patch tokens
-    per training image (seeded), keeping the training set near shapes:sae's size."""
+    a different depth gets its own last block."""
 
     site: str = "image_embed"
     tokens: str = "cls"
-    tokens_per_image: int | None = None
     cfg: SAETrainCfg = SAE_PRESET
 
     def hook(self, model):
@@ -77,7 +75,6 @@ class SAEPreset:
 SAE_PRESETS = {
     "sae": SAEPreset(),
     "sae-resid": SAEPreset(site="resid_post", tokens="cls"),
-    "sae-patch": SAEPreset(site="resid_post", tokens="patch", tokens_per_image=4),
 }
 
 
@@ -147,23 +144,18 @@ def sae_eval_reconstruction(sae_folder: Path, base_folder: Path, n: int | None =
 
 
 @torch.inference_mode()
-def hook_inputs(model, hook, sample, n: int, batch: int = 500, tokens_per_image: int | None = None,
-                seed: int = 0) -> torch.Tensor:
-    """Rows [N, d] the SAE at `hook` reads for images sample(0..n-1): one per image, or per token
-    for patch/all hooks (all of them, or `tokens_per_image` drawn per image with `seed`)."""
+def hook_inputs(model, hook, sample, n: int, batch: int = 500) -> torch.Tensor:
+    """Rows [N, d] the SAE at `hook` reads for images sample(0..n-1): one per image, or one per
+    token for patch/all hooks (as `interpbench evaluate` scores reconstruction)."""
     from interpbench.adapters import hooks
     from interpbench.data.torch_datasets import normalise_uint8
 
-    g = torch.Generator().manual_seed(seed)
     out = []
     for i in range(0, n, batch):
         imgs = normalise_uint8(
             np.stack([sample(j).image for j in range(i, min(n, i + batch))]),
             open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD)
         x = model.encode_image(imgs).float() if hook.site == "image_embed" else hooks.activations_at(model, imgs, hook)
-        if x.ndim == 3 and tokens_per_image:
-            pick = torch.rand(x.shape[:2], generator=g).argsort(dim=1)[:, :tokens_per_image]
-            x = x.gather(1, pick[..., None].expand(-1, -1, x.shape[2]))
         out.append(x.reshape(-1, x.shape[-1]))
     return torch.cat(out)
 
@@ -284,8 +276,7 @@ def _sae_inputs(base_folder: Path | None, preset: SAEPreset = SAE_PRESETS["sae"]
     model, _ = load_model_folder(base_folder)
     hook = preset.hook(model)
     t0 = time.time()
-    x = hook_inputs(model, hook, _train_world(SAE_TRAIN_IMAGES, preset.cfg.seed).__getitem__, SAE_TRAIN_IMAGES,
-                    tokens_per_image=preset.tokens_per_image, seed=preset.cfg.seed)
+    x = hook_inputs(model, hook, _train_world(SAE_TRAIN_IMAGES, preset.cfg.seed).__getitem__, SAE_TRAIN_IMAGES)
     return base_folder, hook, x, time.time() - t0
 
 
@@ -426,11 +417,7 @@ _DESCRIPTIONS = {
     "sae-resid": "A TopK SAE (8x expansion: 1,024 latents, k = 16) on shapes:dense's residual stream: the output "
                  "of the vision transformer's last block at the class token (hook resid_post:3:cls), before "
                  "ln_post and the projection; the analogue of the public CLIP SAEs on late-layer residual streams "
-                 "(Prisma's CLS-only SAEs, saev). shapes:sae's recipe otherwise (AdamW lr 1e-3, weight decay 1e-4, "
+                 "(Prisma's CLS-only SAEs). shapes:sae's recipe otherwise (AdamW lr 1e-3, weight decay 1e-4, "
                  "cosine schedule, batch 128, inputs mean-centred and scaled to E||x|| = sqrt(d)). It has no text "
                  "side: the text tower never reaches this hook.",
-    "sae-patch": "A TopK SAE (8x expansion: 1,024 latents, k = 16) on shapes:dense's residual stream after the last "
-                 "block at the 64 patch tokens (hook resid_post:3:patch; PatchSAE's and saev's setting), trained on 4 "
-                 "patch tokens drawn per image (seeded) from shapes:sae's 20,000 training images; shapes:sae's recipe "
-                 "otherwise. An image's feature is a latent's strongest patch (max pooling). No text side.",
 }
