@@ -54,7 +54,9 @@ def run_evaluate(spec: str, n: int, work: Path, extra: list[str]) -> dict:
     cmd = [sys.executable, "-m", "interpbench", "evaluate", "--model", spec, "--n-images", str(n),
            "--results", str(out), "--cache-dir", str(cache), "--device", "cpu", "--quiet", *extra]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # cwd: the work folder, never a checkout: `python -m` puts the cwd first on sys.path, where a
+    # checkout's package would win over the PYTHONPATH under test
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work)
     log = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS, not the running maximum
     wall = time.perf_counter() - t0
@@ -104,7 +106,7 @@ def main() -> None:
     args = ap.parse_args()
     ns = sorted(set(args.n + ([100_000] if args.full else [])))
     with tempfile.TemporaryDirectory() as tmp:
-        work = args.work or Path(tmp)
+        work = (args.work or Path(tmp)).resolve()
         sae_dir = work / "sae"
         spec = f"sae:interpbench:{sae_dir}@{BASE}" if (sae_dir / "cfg.json").is_file() else build_sae(sae_dir, args.seed)
         if args.sae_only:
