@@ -113,7 +113,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sims", type=int, default=400)
     ap.add_argument("--b", type=int, default=200)
-    ap.add_argument("--quick", action="store_true", help="smaller Clarity data sets (a smoke run)")
+    ap.add_argument("--quick", action="store_true", help="smaller Clarity and ground-truth data sets (a smoke run)")
     a = ap.parse_args()
     sims = a.sims
     rng = np.random.default_rng(0)
@@ -122,7 +122,7 @@ def main() -> None:
     print("|---|---|---|---|---|", flush=True)
     groups = (lambda: mean_rows(2000, sims, a.b, rng), lambda: mean_rows(30, sims, a.b, rng),
               lambda: clarity_rows(600 if a.quick else 2000, 60 if a.quick else 200, sims, a.b, rng),
-              lambda: gt_rows(2000, 29, sims, a.b, rng))
+              lambda: gt_rows(1000 if a.quick else 2000, 29, sims, a.b, rng))
     for group in groups:
         for kind, how, size, cov, width in group():
             print(f"| {kind} | {how} | {size} | {cov:.3f} | {width:.3f} |", flush=True)
