@@ -292,3 +292,23 @@ def test_decomposition_records_enter_no_evaluation_table(tmp_path):
     report = validity_report(read_results(folder)[0])
     assert all(row["dataset"] == "shapes-eval" for m in report["metrics"] for row in m["models"])
     assert len(next(m for m in report["metrics"] if m["key"] == "clarity")["models"]) == 1
+
+
+def test_rank_by_on_the_command_line(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from interpbench.cli.main import app, main
+
+    folder = write(tmp_path / "r", *_two_models_with_controls())
+    ok = CliRunner().invoke(app, ["leaderboard", "--results", str(folder), "--out", str(tmp_path / "lb"),
+                                  "--no-plots", "--rank-by", "paired_multimodality"])
+    assert ok.exit_code == 0, ok.output
+    assert "shapes-eval: ranked by paired multimodal" in ok.output
+    assert "chosen with `--rank-by paired_multimodality`" in (tmp_path / "lb" / "shapes-eval.md").read_text()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["interpbench", "leaderboard", "--results", str(folder), "--rank-by", "nonsense"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == BadSpecError.exit_code and "not a ranked leaderboard column" in err
+    assert "Traceback" not in err and not (tmp_path / "leaderboards").exists()  # refused before any work

@@ -68,6 +68,9 @@ def plot_labels(records: list[dict]) -> list[str]:
 def dataset_plots(name: str, contestants: list[dict], controls: list[dict], out_dir: Path, stem: str,
                   report: LeaderboardReport) -> None:
     """The page's four plots: contestants in colour, controls grey and after them (plots.py)."""
+    # contestants by spec, then controls grouped by the model they control
+    contestants = sorted(contestants, key=lambda r: r["model"]["spec"])
+    controls = sorted(controls, key=lambda r: (str(r["model"]["control"].get("of")), r["model"]["spec"]))
     records = contestants + controls
     labels = plot_labels(records)
     control_labels = set(labels[len(contestants):])

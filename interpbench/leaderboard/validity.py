@@ -181,7 +181,9 @@ def _gap_text(g: dict) -> str:
 
 
 def _no_gap_text(row: dict) -> str:
-    return "controls copy it by construction" if row["n_controls"] else "no control evaluated: verdict unknown"
+    if row["n_controls"]:
+        return "no gap: its controls copy it by construction or have no value (verdict unknown)"
+    return "no control evaluated: verdict unknown"
 
 
 _SUMMARY = ((SEPARATES, "Separates trained from random (every contestant, right direction)"),

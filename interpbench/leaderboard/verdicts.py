@@ -129,7 +129,7 @@ def column_verdict(col, contestants: list[dict], controls: list[dict]) -> Column
     pairs = control_pairs(scored, controls)
     found: dict[str, list[str]] = {}
     gaps_of: dict[str, list[dict]] = {}
-    copied, missing = [], []  # specs with a result that has no gap: controls copy it / no control
+    copied, lacking, missing = [], [], []  # no gap: controls copy it / controls lack it / no control
     for r in scored:
         spec = r["model"]["spec"]
         mine = [c for t, c in pairs if t is r]
@@ -138,15 +138,17 @@ def column_verdict(col, contestants: list[dict], controls: list[dict]) -> Column
         gaps_of.setdefault(spec, []).extend(gaps)
         found.setdefault(spec, []).extend([g["verdict"] for g in gaps] or [UNKNOWN])
         if not gaps:
-            (copied if mine else missing).append(spec)
+            copies = mine and all(col.key in COPIED_BY_CONSTRUCTION.get(c["model"]["control"].get("kind"), ())
+                                  for c in mine)
+            (copied if copies else lacking if mine else missing).append(spec)
     models = {spec: (combine(found[spec]), gaps_of[spec]) for spec in found}
     verdict = combine([v for v, _ in models.values()])
-    copied, missing = sorted(set(copied)), sorted(set(missing))
-    return ColumnVerdict(col, verdict, models, _why(col, models, copied, missing), missing,
-                         copied if col.analysis else [])
+    copied, lacking, missing = sorted(set(copied)), sorted(set(lacking)), sorted(set(missing))
+    return ColumnVerdict(col, verdict, models, _why(col, models, copied, lacking, missing), missing,
+                         lacking if col.analysis else [])
 
 
-def _why(col, models: dict, copied: list[str], missing: list[str]) -> str:
+def _why(col, models: dict, copied: list[str], lacking: list[str], missing: list[str]) -> str:
     parts = []
     for v, words in ((CONTROL_BETTER, "a control scores better (trained − control, 95% interval)"),
                      (NO_SEPARATION, "the gap's 95% interval includes 0")):
@@ -158,9 +160,11 @@ def _why(col, models: dict, copied: list[str], missing: list[str]) -> str:
     if no_iv:
         parts.append("no interval for " + ", ".join(no_iv))
     if copied:
-        names = ", ".join(f"`{s}`" for s in copied)
-        parts.append(f"the controls of {names} copy it by construction" if not col.analysis else
-                     f"the same analysis has not run on a control of {names} (see Missing controls)")
+        parts.append("the controls of " + ", ".join(f"`{s}`" for s in copied) + " copy it by construction")
+    if lacking:
+        names = ", ".join(f"`{s}`" for s in lacking)
+        parts.append(f"the same analysis has not run on a control of {names} (see Missing controls)" if col.analysis
+                     else f"the controls of {names} have no value for it")
     if missing:
         parts.append("no control of " + ", ".join(f"`{s}`" for s in missing) + " was evaluated (see Missing "
                      "controls)")
