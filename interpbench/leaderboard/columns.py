@@ -75,8 +75,9 @@ ANALYSIS_COLUMNS: tuple[Column, ...] = tuple(replace(c, analysis=True) for c in 
 COLUMNS: tuple[Column, ...] = (
     Column(("clarity",), "Clarity", "max", "clarity",
            "Mean pairwise cosine of judge embeddings of the images each feature fires on (tau, n_min).", rank=6),
-    # A frequency-matched Clarity (every feature scored on the same number of top images) goes
-    # here, beside the paper's definition, with its own key and a rank position.
+    Column(("clarity_matched",), "Clarity@n", "max", "frequency-matched-clarity",
+           "Frequency-matched Clarity: every feature scored on its top n images (n = top_n), features active on "
+           "fewer than n images left out, so rare features cannot score high by chance.", rank=7),
     Column(("clarity_baseline",), "baseline", None, "dataset-baseline",
            "Clarity of the data set itself: mean pairwise cosine over all images. Not ranked."),
     Column(("active_features_pct",), "Active F%", "max", "active-features",
@@ -86,8 +87,8 @@ COLUMNS: tuple[Column, ...] = (
            "Share of scored features whose modality score (on per-tower normalised activations) lies in the "
            "band [0.1, 0.9]. Per-tower marginals only: shuffling the captions does not change it."),
     Column(("paired_multimodality",), "paired multimodal", "max", "paired-multimodality",
-           "Mean over image-caption pairs of cos(image, own caption) - cos(image, a deranged caption), on "
-           "feature activations; chance 0.", rank=2),
+           "Mean over image-caption pairs of cos(image, own caption) minus the mean cos(image, every other "
+           "caption), on feature activations; chance 0.", rank=2),
     Column(("label_correlation_mean", "label_corr_mean"), "label corr.", "max", "label-correlation",
            "Mean Pearson correlation between a feature's activations and its top word's judge similarity "
            "(ground-truth judge: whether the word's concept is in the image).", rank=1),
