@@ -4,15 +4,15 @@
 # Usage: bash leaderboards/regenerate.sh [RESULTS_DIR]     (from the repository root)
 set -euo pipefail
 R=${1:-results}
-interpbench evaluate --results "$R" -q          # shapes:dense, shapes:sparse, shapes:sae, shapes:sae-resid (judge: groundtruth)
-interpbench evaluate --results "$R" -q \
-  --model control:random@shapes:dense --model control:untrained@shapes:dense \
-  --model control:random@shapes:sparse --model control:untrained@shapes:sparse \
-  --model control:random@shapes:sae --model control:random-decoder@shapes:sae \
-  --model control:random@shapes:sae-resid --model control:random-decoder@shapes:sae-resid
+# the four shipped models and their matching controls (random codes for each; untrained for the
+# CLIPs, a random decoder for the SAEs), which the verdicts, the rank and the bold cells need
+interpbench evaluate --results "$R" -q --controls
 interpbench train sae --seeds 0,1,2 --out runs  # shapes:sae's recipe once per seed (seed 0 = the shipped one)
 interpbench evaluate --results "$R" -q $(for s in 0 1 2; do echo --model sae:interpbench:./runs/sae-seed$s@shapes:dense; done)
 interpbench analyze run shapes:dense shapes:sparse shapes:sae --results "$R" --figures leaderboards/analyses
+# the same analyses on controls, so an analysis column is bold only where a trained model beats one
+interpbench analyze run control:untrained@shapes:dense control:untrained@shapes:sparse \
+  control:random-decoder@shapes:sae --results "$R"
 interpbench analyze report --results "$R" --out leaderboards/analyses
 interpbench validate-metrics --results "$R" --out leaderboards/validity.md
 interpbench leaderboard --results "$R" --out leaderboards

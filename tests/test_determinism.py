@@ -17,7 +17,7 @@ from interpbench.results.store import ROUTE_LABELS
 def strip_timing(obj):
     """The record without wall-clock fields (the only ones allowed to differ)."""
     if isinstance(obj, dict):
-        return {k: strip_timing(v) for k, v in obj.items() if k != "timing" and "time" not in k}
+        return {k: strip_timing(v) for k, v in obj.items() if k not in ("timing", "timings") and "time" not in k}
     if isinstance(obj, list):
         return [strip_timing(v) for v in obj]
     return obj

@@ -134,7 +134,7 @@ def _numeric_fields(obj, prefix=""):
 
 
 def _record(folder):
-    files = [f for f in glob.glob(f"{folder}/*/*.json") if not f.endswith(".labels.json")]
+    files = [f for f in glob.glob(f"{folder}/*/*.json") if not ROUTE_LABELS.search(f)]
     assert len(files) == 1, files
     return json.loads(open(files[0]).read())
 

@@ -13,6 +13,7 @@ from test_errors_cli import evaluate_args, run_cli
 
 from interpbench.errors import ConfigError
 from interpbench.ioutils import check_writable_dir
+from interpbench.results.store import ROUTE_LABELS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,7 +132,7 @@ def test_evaluate_records_the_skipped_images(tmp_path, monkeypatch, capsys):
     from interpbench.cli.main import main
 
     main()
-    [path] = [p for p in (tmp_path / "results").rglob("*.json") if not p.name.endswith(".labels.json")]
+    [path] = [p for p in (tmp_path / "results").rglob("*.json") if not ROUTE_LABELS.search(p.name)]
     record = json.loads(path.read_text())
     assert record["dataset"]["skipped_unreadable"]["count"] == 2
     assert {Path(p).name for p in record["dataset"]["skipped_unreadable"]["names"]} == {"1.png", "notes.jpg"}

@@ -26,6 +26,7 @@ from interpbench.extraction import cache as cache_mod
 from interpbench.extraction.cache import ChunkedCache
 from interpbench.extraction.extract import extract_images, iter_image_chunks
 from interpbench.ioutils import TMP_SUFFIX, remove_stale_tmp
+from interpbench.results.store import ROUTE_LABELS
 
 
 class ToyImages:
@@ -333,7 +334,7 @@ def _numbers(results: Path) -> dict:
     """The results file without its timings: what a resumed run must reproduce exactly."""
     import json
 
-    [path] = [p for p in results.rglob("*.json") if not p.name.endswith(".labels.json")]
+    [path] = [p for p in results.rglob("*.json") if not ROUTE_LABELS.search(p.name)]
     record = json.loads(path.read_text())
     for key in ("timing", "timings"):
         record.pop(key)
