@@ -14,8 +14,10 @@ from interpbench.analysis import clustering, duplicates, intervals, retrieval
 from interpbench.metrics.bootstrap import resample_indices, studentized_interval
 
 
-def _pct(stats):
-    return tuple(np.quantile([s for s in stats if np.isfinite(s)], [0.025, 0.975]))
+def _pct(stats, point):
+    """Percentile interval of the replicates with their bias (mean - point) removed."""
+    s = np.array([x for x in stats if np.isfinite(x)])
+    return tuple(np.quantile(s - s.mean() + point, [0.025, 0.975]))
 
 
 def test_attribute_mean_interval_matches_brute_force():
@@ -24,10 +26,12 @@ def test_attribute_mean_interval_matches_brute_force():
     v[0, ::3] = np.nan  # image not scored for attribute 0
     v[2, 10:] = np.nan
     stats = []
-    for idx in resample_indices(30, 50, 7):
+    for idx in [np.arange(30), *resample_indices(30, 50, 7)]:
         per = [[v[a, i] for i in idx if np.isfinite(v[a, i])] for a in range(3)]
         stats.append(np.mean([np.mean(p) for p in per if p]))
-    assert intervals.attribute_mean_interval(v, b=50, seed=7) == pytest.approx(_pct(stats), abs=1e-12)
+    got = intervals.attribute_mean_interval(v, b=50, seed=7)
+    assert got == pytest.approx(_pct(stats[1:], stats[0]), abs=1e-12)
+    assert got[0] <= stats[0] <= got[1]
 
 
 def test_attribute_score_interval_matches_brute_force():
@@ -37,7 +41,7 @@ def test_attribute_score_interval_matches_brute_force():
     truth = {k: rng.integers(0, 3, len(r)) for k, r in rows.items()}
     pred = {k: np.where(rng.uniform(size=len(t)) < 0.7, t, rng.integers(0, 3, len(t))) for k, t in truth.items()}
     stats = []
-    for idx in resample_indices(n, 40, 3):
+    for idx in [np.arange(n), *resample_indices(n, 40, 3)]:
         vals = []
         for k in rows:
             where = {img: j for j, img in enumerate(rows[k])}
@@ -45,7 +49,7 @@ def test_attribute_score_interval_matches_brute_force():
             vals.append(adjusted_rand_score(truth[k][j], pred[k][j]))
         stats.append(np.mean(vals))
     got = intervals.attribute_score_interval(truth, pred, rows, n, intervals.ari_from_table, b=40, seed=3)
-    assert got == pytest.approx(_pct(stats), abs=1e-12)
+    assert got == pytest.approx(_pct(stats[1:], stats[0]), abs=1e-12)
 
 
 @pytest.mark.parametrize("case", range(8))
@@ -69,7 +73,7 @@ def test_clustering_and_retrieval_reports_carry_intervals():
     pred = np.asarray(clustering.cluster_scores(x, truth, seed=0)["clusters"])
     t = np.asarray(truth)
     stats = [adjusted_rand_score(t[idx], pred[idx]) for idx in resample_indices(n, 30, 0)]
-    assert rep["mean_ari_interval"] == pytest.approx(_pct(stats), abs=1e-12)
+    assert rep["mean_ari_interval"] == pytest.approx(_pct(stats, adjusted_rand_score(t, pred)), abs=1e-12)
     assert clustering.clustering_report(x, {"a": truth}, b=0)["mean_ari_interval"] is None
     ret = retrieval.retrieval_report(x, x, {"a": truth}, k=5, b=30, seed=2)
     # brute force per-query precision, then the same resamples
@@ -79,7 +83,7 @@ def test_clustering_and_retrieval_reports_carry_intervals():
     prec = [np.mean([truth[j] == truth[q] for j in np.argsort(-sim[q], kind="stable")[:5]]) for q in range(n)]
     assert ret["mean"]["codes"] == pytest.approx(np.mean(prec))
     stats = [np.mean([prec[i] for i in idx]) for idx in resample_indices(n, 30, 2)]
-    assert ret["interval"] == pytest.approx(_pct(stats), abs=1e-12)
+    assert ret["interval"] == pytest.approx(_pct(stats, np.mean(prec)), abs=1e-12)
 
 
 def test_duplicate_share_interval_resamples_features():

@@ -15,9 +15,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from interpbench.metrics.bootstrap import DEFAULT_B, percentile_interval, resample_indices
+from interpbench.metrics.bootstrap import DEFAULT_B, centred_interval, resample_indices
 
 IMAGES = "bootstrap-images"
+
+
+def _with_identity(n: int, b: int, seed: int) -> list[np.ndarray]:
+    """The identity resample (the point estimate, by the same code) then the B seeded ones."""
+    return [np.arange(n), *resample_indices(n, b, seed)]
 
 
 def attribute_mean_interval(values: np.ndarray, b: int = DEFAULT_B, seed: int = 0) -> tuple[float, float] | None:
@@ -28,13 +33,13 @@ def attribute_mean_interval(values: np.ndarray, b: int = DEFAULT_B, seed: int = 
     ok = np.isfinite(v)
     filled = np.where(ok, v, 0.0)
     stats = []
-    for idx in resample_indices(v.shape[1], b, seed):
+    for idx in _with_identity(v.shape[1], b, seed):
         counts = np.bincount(idx, minlength=v.shape[1]).astype(np.float64)
         n = ok @ counts  # [A] images of each attribute in this resample
         with np.errstate(invalid="ignore", divide="ignore"):
             per = (filled @ counts) / n
         stats.append(np.nanmean(per) if np.isfinite(per).any() else np.nan)
-    return percentile_interval(stats)
+    return centred_interval(stats[1:], stats[0])
 
 
 def attribute_score_interval(truth: dict[str, np.ndarray], pred: dict[str, np.ndarray],
@@ -55,7 +60,7 @@ def attribute_score_interval(truth: dict[str, np.ndarray], pred: dict[str, np.nd
         _, p = np.unique(pred[a], return_inverse=True)
         cells[a] = (t * (p.max() + 1) + p, (t.max() + 1, p.max() + 1), np.asarray(rows[a], dtype=int))
     stats = []
-    for idx in resample_indices(n_images, b, seed):
+    for idx in _with_identity(n_images, b, seed):
         counts = np.bincount(idx, minlength=n_images).astype(np.float64)
         vals = []
         for cell, shape, r in cells.values():
@@ -63,7 +68,7 @@ def attribute_score_interval(truth: dict[str, np.ndarray], pred: dict[str, np.nd
             if table.sum() >= 2:
                 vals.append(score(table))
         stats.append(float(np.mean(vals)) if vals else np.nan)
-    return percentile_interval(stats)
+    return centred_interval(stats[1:], stats[0])
 
 
 def _comb2(x: np.ndarray) -> float:
@@ -101,7 +106,7 @@ def grouped_interval(image_of: Sequence[int], n_images: int, statistic: Callable
     if image_of.size == 0 or b < 1:
         return None
     stats = []
-    for idx in resample_indices(n_images, b, seed):
+    for idx in _with_identity(n_images, b, seed):
         w = np.bincount(idx, minlength=n_images)[image_of].astype(np.float64)
         stats.append(statistic(w) if w.sum() > 0 else np.nan)
-    return percentile_interval(stats)
+    return centred_interval(stats[1:], stats[0])

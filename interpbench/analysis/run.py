@@ -224,7 +224,9 @@ def headline_intervals(analyses: dict, b: int, seed: int) -> dict:
         node = analyses
         for step in path:
             node = node.get(step) if isinstance(node, dict) else None
-        rec = interval_record(tuple(node), method, b, seed) if node else None
+        # image resamples: analysis.intervals' bias-removed percentiles; duplicate share: a mean over features
+        kind = "centred" if method == "bootstrap-images" else None
+        rec = interval_record(tuple(node), method, b, seed, kind=kind) if node else None
         if rec is not None:
             out[key] = rec
     return out

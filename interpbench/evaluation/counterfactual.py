@@ -54,7 +54,7 @@ def counterfactual_selectivity_step(rep, source, labels, per_feature, settings, 
         per[key] = np.full(rep.n_features, np.nan, dtype=np.float32)
         per[key][cols] = r.per_feature
         if r.interval is not None:
-            intervals[key] = interval_record(r.interval, INTERVAL_METHOD, seed=settings.seed)
+            intervals[key] = interval_record(r.interval, INTERVAL_METHOD, seed=settings.seed, kind="centred")
     return metrics, intervals, per
 
 

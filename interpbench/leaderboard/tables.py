@@ -130,12 +130,13 @@ def value_text(col, row: dict) -> str:
 
 def interval_note(col, rows: list[dict]) -> str:
     """How the column's intervals were made, from the interval records themselves."""
-    made = sorted({(iv.get("method", "?"), iv.get("b"), iv.get("seed"), iv.get("level", 0.95))
+    made = sorted({(iv.get("method", "?"), iv.get("b"), iv.get("seed"), iv.get("level", 0.95),
+                    iv.get("interval", "percentile"))
                    for r in rows for k, iv in r.get("_iv", {}).items() if k == col.key}, key=str)
     if not made:
         return "No interval."
-    parts = [f"{round(100 * lvl)}% percentile bootstrap {METHOD_WORDS.get(m, m)} ({m}, B={b}, seed {s})"
-             for m, b, s, lvl in made]
+    parts = [f"{round(100 * lvl)}% bootstrap {METHOD_WORDS.get(m, m)} ({m}, {kind}, B={b}, seed {s})"
+             for m, b, s, lvl, kind in made]
     missing = sum(r.get(col.key) is not None and col.key not in r.get("_iv", {}) for r in rows)
     return "Interval: " + "; ".join(parts) + (f"; {missing} value(s) without one." if missing else ".")
 

@@ -55,6 +55,21 @@ def percentile_interval(stats, level: float = LEVEL) -> tuple[float, float] | No
     return float(lo), float(hi)
 
 
+def centred_interval(stats, point: float | None, level: float = LEVEL) -> tuple[float, float] | None:
+    """Percentile interval of the replicates after removing the bootstrap's bias estimate
+    (mean of the replicates minus the point; Efron & Tibshirani 1993, section 10.3): for a
+    statistic the resample itself biases (NMI on duplicated images, a ratio over features that
+    a resample may leave unscored) the plain percentile interval can miss its own point.
+    Equal to the percentile interval when the replicates are centred on the point."""
+    s = np.asarray(stats, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    if s.size == 0:
+        return None
+    if point is None or not np.isfinite(point):
+        return percentile_interval(s, level)
+    return percentile_interval(s - s.mean() + point, level)
+
+
 def bca_interval(stats, point: float | None, jackknife=None, level: float = LEVEL) -> tuple[float, float] | None:
     """BCa interval (module docstring) of bootstrap replicates around `point`; jackknife: the
     leave-one-out values of the statistic, or None for a = 0. Falls back to the percentile
@@ -136,8 +151,8 @@ def studentized_interval(v: np.ndarray, idx: np.ndarray, level: float = LEVEL) -
 
 def interval_record(ci: tuple[float, float] | None, method: str, b: int = DEFAULT_B, seed: int = 0,
                     level: float = LEVEL, kind: str | None = None) -> dict | None:
-    """The results-file entry for one interval (None when there is none); kind: "bca", "bc"
-    or "percentile" (module docstring), recorded when given."""
+    """The results-file entry for one interval (None when there is none); kind: "bca", "bc",
+    "studentized", "centred" or "percentile" (module docstring), recorded when given."""
     if ci is None:
         return None
     rec = {"lo": round(ci[0], 6), "hi": round(ci[1], 6), "level": level, "method": method, "b": b, "seed": seed}

@@ -31,7 +31,7 @@ import torch
 
 from interpbench.errors import ShapeMismatchError
 
-from .bootstrap import DEFAULT_B, percentile_interval, resample_indices
+from .bootstrap import DEFAULT_B, centred_interval, resample_indices
 from .inputs import check_rows, to_matrix
 
 INTERVAL_METHOD = "bootstrap-scenes+features"
@@ -146,15 +146,18 @@ def _selectivity(weights, delta, own_w, other_w):
 
 
 def _interval(delta, own_w, other_w, units, b, seed):
-    """Resample units (groups of pairs) and features together; percentile interval of the mean."""
+    """Resample units (groups of pairs) and features together; percentile interval of the
+    mean, centred on the point (row 0: the identity resample) because a resample that leaves
+    a rare feature's own or other pairs out drops it from the mean (bootstrap.centred_interval)."""
     uniq, unit_of_pair = np.unique(units, return_inverse=True)
-    counts = np.stack([np.bincount(r, minlength=uniq.size) for r in resample_indices(uniq.size, b, seed)])
+    rows = np.vstack([np.arange(uniq.size), resample_indices(uniq.size, b, seed)])
+    counts = np.stack([np.bincount(r, minlength=uniq.size) for r in rows])
     sel, _, _ = _selectivity(counts[:, unit_of_pair].astype(np.float64), delta, own_w, other_w)
-    feats = resample_indices(delta.shape[1], b, seed + 1)
+    feats = np.vstack([np.arange(delta.shape[1]), resample_indices(delta.shape[1], b, seed + 1)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a replicate may leave no feature scored
         stats = np.nanmean(np.take_along_axis(sel, feats, axis=1), axis=1)
-    return percentile_interval(stats)
+    return centred_interval(stats[1:], stats[0])
 
 
 def counterfactual_selectivity(base, edited, toggled, concept_groups, feature_concept, units=None,
