@@ -115,7 +115,7 @@ def test_headline_intervals_follow_the_bootstrap_record_format():
     got = headline_intervals(analyses, b=200, seed=3)
     assert set(got) <= set(headline(analyses))
     assert got["steerability"] == {"lo": 0.3, "hi": 0.5, "level": 0.95, "method": "bootstrap-images",
-                                   "b": 200, "seed": 3}
+                                   "b": 200, "seed": 3, "interval": "centred"}
     assert got["duplicate_share"]["method"] == "bootstrap-features"
     assert "ablation_ratio" not in got  # no interval where the ratio is undefined
     assert got["retrieval_p_at_k_codes"]["lo"] == 0.45 and got["cluster_nmi_mean"]["hi"] == 0.4

@@ -55,17 +55,19 @@ def percentile_interval(stats, level: float = LEVEL) -> tuple[float, float] | No
     return float(lo), float(hi)
 
 
+def _finite(stats) -> np.ndarray:
+    s = np.asarray(stats, dtype=np.float64)
+    return s[np.isfinite(s)]
+
+
 def centred_interval(stats, point: float | None, level: float = LEVEL) -> tuple[float, float] | None:
     """Percentile interval of the replicates after removing the bootstrap's bias estimate
     (mean of the replicates minus the point; Efron & Tibshirani 1993, section 10.3): for a
     statistic the resample itself biases (NMI on duplicated images, a ratio over features that
     a resample may leave unscored) the plain percentile interval can miss its own point.
     Equal to the percentile interval when the replicates are centred on the point."""
-    s = np.asarray(stats, dtype=np.float64)
-    s = s[np.isfinite(s)]
-    if s.size == 0:
-        return None
-    if point is None or not np.isfinite(point):
+    s = _finite(stats)
+    if s.size == 0 or point is None or not np.isfinite(point):
         return percentile_interval(s, level)
     return percentile_interval(s - s.mean() + point, level)
 
@@ -74,11 +76,8 @@ def bca_interval(stats, point: float | None, jackknife=None, level: float = LEVE
     """BCa interval (module docstring) of bootstrap replicates around `point`; jackknife: the
     leave-one-out values of the statistic, or None for a = 0. Falls back to the percentile
     interval when there is no finite point."""
-    s = np.asarray(stats, dtype=np.float64)
-    s = s[np.isfinite(s)]
-    if s.size == 0:
-        return None
-    if point is None or not np.isfinite(point):
+    s = _finite(stats)
+    if s.size == 0 or point is None or not np.isfinite(point):
         return percentile_interval(s, level)
     below = ((s < point).sum() + 0.5 * (s == point).sum()) / s.size
     below = min(max(below, 0.5 / s.size), 1 - 0.5 / s.size)  # a finite z0 at the extremes
