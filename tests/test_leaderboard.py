@@ -113,7 +113,7 @@ def test_bold_needs_separation_and_an_interval_clear_of_the_runner_up(tmp_path):
     # every metric has a footnote linking its docs anchor, and says how its interval was made
     for c in COLUMNS:
         assert f"[^{c.key}]: " in text and f"../docs/metrics.md#{c.anchor})" in text
-    assert "over images (bootstrap-images, B=200, seed 0)" in text.split("[^clarity]:")[1].splitlines()[0]
+    assert "over images (bootstrap-images, percentile, B=200, seed 0)" in text.split("[^clarity]:")[1].splitlines()[0]
     assert "No interval." in text.split("[^fvu]:")[1].splitlines()[0]
 
 

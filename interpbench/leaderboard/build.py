@@ -103,7 +103,7 @@ def _dataset_page(name: str, records: list[dict], stem: str, docs_url: str, resu
     rows, controls, verdicts, rank = _ranked(sel, results_dir, rank_by)
     identity = ", ".join(sorted({f"`{settings_hash(r['dataset'].get('identity', ''))}`" for r in records}))
     intro = (f"Data set `{name}` (identity hash {identity}). {judges_line(records)} "
-             f"Full precision: [{stem}.csv]({stem}.csv). {analysis_note(records)} {route_note(records)} {sel.notes()}")
+             f"Full precision: [{stem}.csv]({stem}.csv). {analysis_note(records)} {route_note(sel.contestants + sel.controls)} {sel.notes()}")
     text = markdown_table(f"Leaderboard: {name}", rows, ID_FIELDS[:2] + ID_FIELDS[3:], " ".join(intro.split()),
                           docs_url, controls=controls, verdicts=verdicts, rank=rank,
                           commands=missing_commands(verdicts, sel.contestants, shown_dir(results_dir)))
@@ -143,7 +143,7 @@ def build_leaderboard(results_dir: Path, out_dir: Path, docs_url: str = DOCS_URL
     rows = sort_rows(rows, rank.col)
     control_rows = overall_rows([record_row(r) for r in controls])
     intro = ("Mean of each metric over a model's results on all data sets (column `datasets`); "
-             f"intervals only where a model has one result. {judges_line(records)} {route_note(records)}").rstrip()
+             f"intervals only where a model has one result. {judges_line(records)} {route_note(contestants + controls)}").rstrip()
     ids = ("model", "kind", "datasets")
     page = markdown_table("Leaderboard: overall", rows, ids, intro, docs_url, controls=control_rows,
                           verdicts=verdicts, rank=rank,

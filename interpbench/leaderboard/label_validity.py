@@ -23,7 +23,7 @@ from pathlib import Path
 
 from interpbench.ioutils import atomic_write_text
 from interpbench.leaderboard.columns import Column
-from interpbench.leaderboard.records import is_control, not_a_row
+from interpbench.leaderboard.records import is_control, not_a_row, select
 from interpbench.leaderboard.validity import control_pairs, gap
 
 METRICS = (("gt_label_accuracy", "GT label acc."), ("label_corr_mean", "label corr."),
@@ -60,9 +60,19 @@ def _values(view: dict) -> dict:
     return out
 
 
+def _rows(records: list[dict]) -> list[dict]:
+    """The leaderboard's rows: contestants and controls of each data set, without decomposition
+    or analysis records, reseed runs (the reseed view has them) or duplicate weights."""
+    by_dataset: dict[str, list[dict]] = {}
+    for r in records:
+        if not_a_row(r) is None:
+            by_dataset.setdefault(r["dataset"]["name"], []).append(r)
+    return [r for group in by_dataset.values() for sel in [select(group)] for r in sel.contestants + sel.controls]
+
+
 def label_validity(records: list[dict]) -> dict:
     """JSON-ready report: one row per (model, route), controls included, with gaps for trained rows."""
-    records = [r for r in records if not_a_row(r) is None]  # no decomposition or analysis records
+    records = _rows(records)
     controls_of: dict[int, list[dict]] = {}
     for t, c in control_pairs([r for r in records if not is_control(r)], [r for r in records if is_control(r)]):
         controls_of.setdefault(id(t), []).append(c)
