@@ -29,6 +29,9 @@ ROUTE_OF_SOURCE = {"text_tower": "text", "decoder": "decoder", "images": "images
 LABEL_KEYS = ("labelled_pct", "label_corr_mean", "label_corr_median", "label_corr_share", "label_corr_n",
               "gt_label_accuracy", "cf_selectivity", "cf_selectivity_n")
 INTERVAL_KEYS = ("label_corr_mean", "gt_label_accuracy", "cf_selectivity")
+# what MetricSuite.label_metrics gives one set of labels (MetricSuite.finalize gives the same keys)
+ROUTE_METRICS = ("labelled_pct", "label_corr_mean", "label_corr_median", "label_corr_share", "label_corr_n",
+                 "gt_label_accuracy")
 
 
 def has_decoder(rep) -> bool:
@@ -66,14 +69,21 @@ def primary_route(routes: dict) -> str:
     return next(r for r in PRIORITY if r in routes or r == "images")
 
 
-def after_suite(suite, routes: dict[str, dict], words: list[str], vjudge) -> tuple[dict, dict]:
+def after_suite(suite, routes: dict[str, dict], words: list[str], vjudge,
+                scored: tuple[dict | None, dict, dict] | None = None) -> tuple[dict, dict]:
     """Add the image route to `routes` (in place); (route -> label metrics, route -> per-feature
-    arrays) for every route, from the suite's streamed state (after its finalize)."""
+    arrays) for every route, from the suite's streamed state (after its finalize). scored:
+    (labels, metrics, per_feature) of the finalize that already scored those labels: their
+    numbers are taken from it, not computed again (label correlation is a [F, d] pass)."""
     if vjudge is not None:
         routes["images"] = {"words": words, "labels": suite.image_labels(vjudge)}
     metrics, per = {}, {}
     for route, lab in routes.items():
-        metrics[route], per[route] = suite.label_metrics(lab["labels"], words, vjudge)
+        if scored is not None and lab is scored[0]:
+            metrics[route] = {k: scored[1][k] for k in ROUTE_METRICS if k in scored[1]}
+            per[route] = {k: scored[2][k] for k in ("label_corr",) if k in scored[2]}
+        else:
+            metrics[route], per[route] = suite.label_metrics(lab["labels"], words, vjudge)
     return metrics, per
 
 

@@ -184,7 +184,8 @@ def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx, rout
     extras = suite.extras()
     if routes is not None:
         routes = dict(routes)
-        route_metrics, route_per = label_routes.after_suite(suite, routes, words, vjudge)
+        route_metrics, route_per = label_routes.after_suite(suite, routes, words, vjudge,
+                                                            scored=(labels, metrics, per_feature))
         extras["label_routes"] = (routes, route_metrics, route_per)
     return metrics, per_feature, extras
 

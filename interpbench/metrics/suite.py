@@ -238,10 +238,8 @@ class MetricSuite:
     def _label_correlation(self, metrics, per) -> None:
         if self.label_text_judge is None:
             return
-        r = self.labelcorr.result(_as_numpy(self.label_text_judge), self.cfg.corr_threshold)
-        metrics.update(label_corr_mean=r.mean, label_corr_median=r.median, label_corr_share=r.share_above,
-                       label_corr_n=r.n_valid)
-        per["label_corr"] = r.per_feature
+        _label_corr_fields(self.labelcorr.result(_as_numpy(self.label_text_judge), self.cfg.corr_threshold),
+                           metrics, per)
 
     def _agreement(self, metrics, per, text_label, vocab_text_judge) -> None:
         valid = (self.topn.counts() >= max(self.cfg.n_min, 2)).numpy()
@@ -276,15 +274,20 @@ class MetricSuite:
         metrics: dict = {"labelled_pct": 100.0 * float((top >= 0).mean()) if self.n_features else None}
         per: dict = {}
         if vocab_text_judge is not None:
-            r = self.labelcorr.result(label_text_from_vocab(labels, _as_numpy(vocab_text_judge)), self.cfg.corr_threshold)
-            metrics.update(label_corr_mean=r.mean, label_corr_median=r.median, label_corr_share=r.share_above,
-                           label_corr_n=r.n_valid)
-            per["label_corr"] = r.per_feature
+            _label_corr_fields(self.labelcorr.result(label_text_from_vocab(labels, _as_numpy(vocab_text_judge)),
+                                                     self.cfg.corr_threshold), metrics, per)
         if self._gt_result is not None:
             words = [vocab[w] if w >= 0 else None for w in top]
             metrics["gt_label_accuracy"] = label_accuracy(self._gt_result, self.gt.concept_names, words,
                                                           self.concept_synonyms, threshold=self.cfg.gt_threshold)
         return {k: as_float_or_none(v) for k, v in metrics.items()}, {k: np.asarray(v, np.float32) for k, v in per.items()}
+
+
+def _label_corr_fields(r, metrics: dict, per: dict) -> None:
+    """The label-correlation keys of the record and the per-feature array, from one result."""
+    metrics.update(label_corr_mean=r.mean, label_corr_median=r.median, label_corr_share=r.share_above,
+                   label_corr_n=r.n_valid)
+    per["label_corr"] = r.per_feature
 
 
 def _as_numpy(x) -> np.ndarray:
