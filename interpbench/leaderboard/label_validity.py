@@ -24,7 +24,7 @@ from pathlib import Path
 from interpbench.ioutils import atomic_write_text
 from interpbench.leaderboard.columns import Column
 from interpbench.leaderboard.records import is_control, not_a_row, select
-from interpbench.leaderboard.validity import control_pairs, gap
+from interpbench.leaderboard.verdicts import CONTROL_BETTER, NO_SEPARATION, SEPARATES, control_pairs, gap
 
 METRICS = (("gt_label_accuracy", "GT label acc."), ("label_corr_mean", "label corr."),
            ("cf_selectivity", "CF select."))
@@ -43,13 +43,15 @@ def _route_record(record: dict, route: str) -> dict | None:
     return {"model": record["model"], "metrics": info.get("metrics") or {}, "intervals": info.get("intervals") or {}}
 
 
+# the direction-aware verdict of verdicts.gap, in this section's words ("?": no interval)
+WORDS = {SEPARATES: "beats", CONTROL_BETTER: "control better", NO_SEPARATION: "no separation"}
+
+
 def verdict(g: dict | None) -> str | None:
-    """'beats' / 'control better' / 'no separation' / '?' (no interval) for a higher-is-better gap."""
+    """'beats' / 'control better' / 'no separation' / '?' (no interval) for a gap from verdicts.gap."""
     if g is None:
         return None
-    if g["lo"] is None:
-        return "?"
-    return "beats" if g["lo"] > 0 else "control better" if g["hi"] < 0 else "no separation"
+    return "?" if g["lo"] is None else WORDS[g["verdict"]]
 
 
 def _values(view: dict) -> dict:
