@@ -89,23 +89,29 @@ def test_torchrun_merges_real_accumulators_with_gloo(tmp_path):
     np.testing.assert_allclose(got["density"], want.density, atol=1e-12)
 
 
-def _metrics(folder):
+def _record(folder):
     files = [f for f in glob.glob(f"{folder}/*/*.json") if not ROUTE_LABELS.search(f)]
     assert len(files) == 1, files
-    return json.loads(open(files[0]).read())["metrics"]
+    return json.loads(open(files[0]).read())
 
 
-@pytest.mark.slow
-def test_torchrun_evaluate_equals_one_process(tmp_path):
-    """200 Shapes images, a random tiny CLIP as model and judge: same metrics to 1e-5."""
-    model = "openclip:shapes-vit-tiny/random"
-    args = ["evaluate", "-m", model, "--judge", model, "--n-images", "200", "--device", "cpu", "-q"]
+def _one_and_two_processes(args, tmp_path) -> tuple[dict, dict]:
+    """The results record of `interpbench ARGS` in one process and under torchrun (2 ranks)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     one = subprocess.run([sys.executable, "-m", "interpbench", *args, "--results", str(tmp_path / "r1"),
                           "--cache-dir", str(tmp_path / "c1")], capture_output=True, text=True, env=env)
     assert one.returncode == 0, one.stderr[-3000:]
     _torchrun(["-m", "interpbench", *args, "--results", str(tmp_path / "r2"), "--cache-dir", str(tmp_path / "c2")])
-    a, b = _metrics(tmp_path / "r1"), _metrics(tmp_path / "r2")
+    return _record(tmp_path / "r1"), _record(tmp_path / "r2")
+
+
+@pytest.mark.slow
+def test_torchrun_evaluate_equals_one_process(tmp_path):
+    """200 Shapes images, a random tiny CLIP judged by the ground truth (a model may not judge
+    itself): same metrics to 1e-5."""
+    model = "openclip:shapes-vit-tiny/random"
+    args = ["evaluate", "-m", model, "--n-images", "200", "--device", "cpu", "-q"]
+    a, b = (r["metrics"] for r in _one_and_two_processes(args, tmp_path))
     assert set(a) == set(b) and "clarity" in a and "multimodal_fraction" in a and "zeroshot_mean" in a
     for k, v in a.items():
         if isinstance(v, float):
@@ -133,23 +139,12 @@ def _numeric_fields(obj, prefix=""):
     return out
 
 
-def _record(folder):
-    files = [f for f in glob.glob(f"{folder}/*/*.json") if not ROUTE_LABELS.search(f)]
-    assert len(files) == 1, files
-    return json.loads(open(files[0]).read())
-
-
 @pytest.mark.slow
 def test_torchrun_shapes_sparse_equals_one_process_in_every_number(tmp_path):
     """shapes:sparse, ground-truth judge, 300 images: every numeric field of the two results
     files (metrics, intervals and their replicates, controls, settings) agrees to 1e-5."""
     args = ["evaluate", "-m", "shapes:sparse", "--n-images", "300", "--device", "cpu", "-q"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    one = subprocess.run([sys.executable, "-m", "interpbench", *args, "--results", str(tmp_path / "r1"),
-                          "--cache-dir", str(tmp_path / "c1")], capture_output=True, text=True, env=env)
-    assert one.returncode == 0, one.stderr[-3000:]
-    _torchrun(["-m", "interpbench", *args, "--results", str(tmp_path / "r2"), "--cache-dir", str(tmp_path / "c2")])
-    a, b = _record(tmp_path / "r1"), _record(tmp_path / "r2")
+    a, b = _one_and_two_processes(args, tmp_path)
     fa, fb = _numeric_fields(a), _numeric_fields(b)
     assert set(fa) == set(fb), sorted(set(fa) ^ set(fb))[:20]
     assert any(k.startswith("/intervals/clarity/") for k in fa) and any("/replicates[" in k for k in fa)
