@@ -189,3 +189,18 @@ def test_ablation_win_rate_interval_weights_pairs_by_image():
     centred = np.array(stats) - np.mean(stats) + res["win_rate"]  # the bootstrap's bias removed
     assert res["win_rate_interval"] == pytest.approx(tuple(np.quantile(centred, [0.025, 0.975])), abs=1e-12)
     assert res["win_rate_interval"][0] < res["win_rate"] < res["win_rate_interval"][1]
+
+
+def test_steering_plot_draws_controls_after_contestants_in_grey():
+    from interpbench.analysis.plots import model_palette
+
+    records = [{"model": {"name": "control:untrained@b"}}, {"model": {"name": "b", "control": None}},
+               {"model": {"name": "control:random-codes@a", "control": {"kind": "random-codes", "of": "a"}}},
+               {"model": {"name": "a"}}]
+    records[0]["model"]["control"] = {"kind": "untrained", "of": "b"}
+    order, colours = model_palette(records)
+    assert order == ["a", "b", "control:random-codes@a", "control:untrained@b"]
+    for name in order[2:]:
+        r, g, b = colours[name]
+        assert r == g == b  # a grey
+    assert len({colours[n] for n in order}) == 4 and all(len(set(colours[n])) > 1 for n in order[:2])

@@ -44,15 +44,27 @@ def steering_frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def model_palette(records: list[dict]) -> tuple[list[str], dict[str, tuple]]:
+    """(hue order, colours): contestants first in colour, then the random controls in greys,
+    so a reader tells them apart at a glance."""
+    names = sorted({r["model"]["name"] for r in records if not r["model"].get("control")})
+    controls = sorted({r["model"]["name"] for r in records if r["model"].get("control")})
+    colours = dict(zip(names, sns.color_palette("tab10", max(len(names), 1)), strict=False))
+    colours |= dict(zip(controls, sns.color_palette("Greys", len(controls) + 2)[2:], strict=True))
+    return names + controls, colours
+
+
 def plot_steering(records: list[dict], path: Path) -> Path:
-    """Success vs strength, one colour per model; dashed = random-feature control."""
+    """Success vs strength, one colour per model (controls in grey); dashed = random-feature control."""
     df = steering_frame(records)
+    order, palette = model_palette(records)
+    order = [m for m in order if len(df) and m in set(df.model)]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
     for j, (ax, measure) in enumerate(zip(axes, ("steering success", "suppression success"), strict=True)):
         sub = df[df.measure == measure] if len(df) else df
         if len(sub):
-            sns.lineplot(data=sub, x="strength", y="value", hue="model", style="features", marker="o", ax=ax,
-                         legend=j == 1)
+            sns.lineplot(data=sub, x="strength", y="value", hue="model", hue_order=order, palette=palette,
+                         style="features", marker="o", ax=ax, legend=j == 1)
         ax.set(title=measure, xlabel="strength s (x image's max activation)", ylabel="share of images", ylim=(0, 1.02))
     if axes[1].get_legend() is not None:
         sns.move_legend(axes[1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
