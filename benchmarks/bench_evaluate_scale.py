@@ -62,7 +62,7 @@ def run_evaluate(spec: str, n: int, work: Path, extra: list[str]) -> dict:
     wall = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"evaluate at N={n} failed:\n{log[-4000:]}")
-    [path] = [p for p in out.rglob("*.json") if not p.name.endswith((".features.json", ".labels.json"))][:1] or [None]
+    [path] = [p for p in out.rglob("*.json") if ".labels." not in p.name and ".features." not in p.name][:1] or [None]
     record = json.loads(path.read_text()) if path else {}
     return {"n": n, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_gb": usage.ru_maxrss / 1024 ** 2,
             "timings": record.get("timings") or {}}

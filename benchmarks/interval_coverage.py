@@ -11,9 +11,13 @@ Interval kinds (the `method` of each leaderboard interval):
   multimodality, multimodal fraction, Active F%): a skewed (log-normal) unit value at the
   default size (2,000 units) and a small sample (30 units); the percentile interval beside
   the BCa one the project uses.
-- bootstrap-images+features (Clarity): features drawn from a population of clarities (each
+- bootstrap-features (Clarity): features drawn from a population of clarities (each
   feature's images are Gaussian around its own direction), N images each activating one
   feature; truth = the population mean of the per-feature expected pairwise cosine.
+- bootstrap-images+features (label correlation): a crossed design, every feature scored on
+  every image, 20 shared label words, each feature's activation a thresholded noisy
+  multiple (strength ~ U(0, 2)) of its word's judge similarity; truth = the population mean
+  of the per-feature Pearson r (Monte Carlo).
 - bootstrap-images+concepts (GT coverage, GT AUROC mean): 29 concepts whose detector feature
   has a population AUROC drawn from U(0.6, 1.0); truth = P(AUROC >= 0.9) = 0.25 and E[AUROC] = 0.8.
 
@@ -86,7 +90,40 @@ def clarity_rows(n: int, f: int, sims: int, b: int, rng) -> list[tuple]:
         rec = metric_intervals(inputs, cfg, b, s)["clarity"]
         hits += rec["lo"] <= truth <= rec["hi"]
         widths.append(rec["hi"] - rec["lo"])
-    return [("Clarity, images + features", "BC (used)", f"{n} img / {f} feat", hits / sims,
+    return [("Clarity, features", "BCa (used)", f"{n} img / {f} feat", hits / sims,
+             np.mean(widths) / truth)]
+
+
+def _corr_of_beta(beta: np.ndarray, d: int, rng, m: int = 200_000) -> np.ndarray:
+    """Population Pearson r between a = max(0, beta s + eps - C) and s = cos(e, t), e ~ N(0, I_d)
+    (the law of s does not depend on the unit word t), eps ~ N(0, NOISE^2): Monte Carlo."""
+    e = rng.normal(size=(m, d))
+    s = e[:, 0] / np.linalg.norm(e, axis=1)
+    eps = NOISE * rng.normal(size=m)
+    return np.array([np.corrcoef(np.maximum(0.0, b * s + eps - C), s)[0, 1] for b in beta])
+
+
+NOISE, C = 0.3, 0.2  # activation noise and threshold of the label-correlation simulation
+
+
+def label_corr_rows(n: int, f: int, sims: int, b: int, rng) -> list[tuple]:
+    """Crossed design: every feature's r uses every image, and features share label words."""
+    d, words, lo, hi = 8, 20, 0.0, 2.0
+    grid = np.linspace(lo, hi, 41)
+    truth = float(_corr_of_beta(grid, d, rng).mean())  # beta ~ U(lo, hi)
+    cfg, hits, widths = SuiteConfig(), 0, []
+    for s in range(sims):
+        vocab = unit_rows(torch.from_numpy(rng.normal(size=(words, d))), "w").numpy()
+        label = vocab[rng.integers(0, words, f)]
+        emb = unit_rows(torch.from_numpy(rng.normal(size=(n, d))), "judge")
+        sim = emb.numpy() @ label.T  # [n, f]
+        beta = rng.uniform(lo, hi, f)
+        acts = np.maximum(0.0, beta * sim + NOISE * rng.normal(size=(n, f)) - C)
+        inputs = IntervalInputs(features=to_entries(acts, "f", f), judge_unit=emb, label_text_judge=label)
+        rec = metric_intervals(inputs, cfg, b, s)["label_corr_mean"]
+        hits += rec["lo"] <= truth <= rec["hi"]
+        widths.append(rec["hi"] - rec["lo"])
+    return [("label correlation, images + features", "BC (used)", f"{n} img / {f} feat", hits / sims,
              np.mean(widths) / truth)]
 
 
@@ -122,6 +159,7 @@ def main() -> None:
     print("|---|---|---|---|---|", flush=True)
     groups = (lambda: mean_rows(2000, sims, a.b, rng), lambda: mean_rows(30, sims, a.b, rng),
               lambda: clarity_rows(600 if a.quick else 2000, 60 if a.quick else 200, sims, a.b, rng),
+              lambda: label_corr_rows(600 if a.quick else 2000, 60 if a.quick else 200, sims, a.b, rng),
               lambda: gt_rows(1000 if a.quick else 2000, 29, sims, a.b, rng))
     for group in groups:
         for kind, how, size, cov, width in group():

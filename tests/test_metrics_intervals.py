@@ -17,7 +17,7 @@ from interpbench.metrics.bootstrap import bca_interval, mean_jackknife, resample
 from interpbench.metrics.clarity import pairwise_cosine_from_sums
 from interpbench.metrics.ground_truth import ground_truth
 from interpbench.metrics.inputs import to_entries, unit_rows
-from interpbench.metrics.intervals import IntervalInputs, RowTaker, metric_intervals, weighted_pairwise_cosine
+from interpbench.metrics.intervals import IntervalInputs, metric_intervals, weighted_pairwise_cosine
 from interpbench.metrics.label_correlation import label_correlation
 from interpbench.metrics.suite import SuiteConfig
 from interpbench.metrics.zeroshot import (
@@ -79,46 +79,36 @@ def test_weighted_cosine_is_plain_clarity_at_unit_weights_and_a_u_statistic_othe
         assert got[i].item() == pytest.approx(expect, abs=1e-12) if np.isfinite(expect) else np.isnan(got[i].item())
 
 
-def test_row_taker_takes_repeated_rows():
-    acts, _ = _data()
-    e = to_entries(acts, "f", acts.shape[1])
-    idx = torch.tensor([5, 5, 0, 39, 2, 5])
-    np.testing.assert_array_equal(RowTaker(e).take(idx).to_dense().numpy(), acts[idx.numpy()].astype(np.float32))
-
-
 def test_clarity_l0_baseline_and_active_match_brute_force_replicates():
     acts, judge = _data()
     cfg = SuiteConfig()
     got = metric_intervals(_inputs(acts, judge), cfg, B, SEED)
     emb = judge / np.linalg.norm(judge, axis=1, keepdims=True)
     idx, fidx = resample_indices(len(acts), B, SEED), resample_indices(acts.shape[1], B, SEED + 1)
-    clar, base, l0 = [], [], []
-    point = [_u_clarity(np.flatnonzero(acts[:, j] > cfg.tau), emb[acts[:, j] > cfg.tau]) for j in range(acts.shape[1])]
-    for i, f in zip(idx, fidx, strict=True):
-        per = []
-        for j in range(acts.shape[1]):
-            members = i[acts[i, j] > cfg.tau]
-            # fewer than two distinct images drawn: the feature keeps its point value
-            per.append(_u_clarity(members, emb[members]) if len(set(members)) >= 2 else point[j])
-        per = np.array(per)[f]
-        clar.append(np.nanmean(per))
+    base, l0 = [], []
+    point = np.array([_u_clarity(np.flatnonzero(acts[:, j] > cfg.tau), emb[acts[:, j] > cfg.tau])
+                      for j in range(acts.shape[1])])
+    for i in idx:
         base.append(_u_clarity(i, emb[i]))
         l0.append((acts[i] > cfg.tau).sum(1).mean())
+    # Clarity: the features are resampled, each keeping its full-sample value (images are not)
+    clar = [np.nanmean(point[f]) for f in fidx]
     per_image = (acts > cfg.tau).sum(1)
-    _check(got["clarity"], clar, np.nanmean(point))
+    _check(got["clarity"], clar, np.nanmean(point), mean_jackknife(point[np.isfinite(point)]))
     _check(got["clarity_baseline"], base, _u_clarity(np.arange(len(acts)), emb))
     _check(got["l0"], l0, per_image.mean(), mean_jackknife(per_image))
     active = 100 * ((acts > cfg.tau).sum(0) >= cfg.n_min)
     _check(got["active_features_pct"], active[fidx].mean(1), active.mean(), mean_jackknife(active))
-    assert got["clarity"] == {**got["clarity"], "method": "bootstrap-images+features", "b": B, "seed": SEED}
+    assert got["clarity"] == {**got["clarity"], "method": "bootstrap-features", "b": B, "seed": SEED}
     assert got["active_features_pct"]["method"] == "bootstrap-features"
     assert metric_intervals(_inputs(acts, judge), cfg, B, SEED) == got  # seeded: same numbers again
     assert metric_intervals(_inputs(acts, judge), cfg, B, SEED + 7) != got
 
 
 def test_clarity_replicates_keep_rare_features_and_center_on_the_point():
-    """Many features on 2-3 images, clearer than the common ones: dropping the features whose
-    images a replicate misses would pull every replicate below the point (the old bias)."""
+    """Many features on 2-3 images, clearer than the common ones: an image bootstrap that
+    dropped the features whose images a replicate misses pulled every replicate below the
+    point; resampling the features keeps every feature's value."""
     rng = np.random.default_rng(11)
     n, d, f_rare, f_common = 400, 8, 150, 30
     centres = rng.normal(size=(f_rare, d))
@@ -145,12 +135,17 @@ def test_label_correlation_matches_the_one_call_metric_on_resampled_rows():
     text = np.roll(acts, 1, axis=1) * 0.7 + acts * 0.3
     labels = np.random.default_rng(2).normal(size=(acts.shape[1], judge.shape[1]))
     labels[1] = np.nan  # unlabelled feature
+    labels[4] = 3.0 * labels[3]  # two features, one word (the intervals score each word once)
+    route = labels[[2, 2, 0, 5, 5, 0]]  # a second labelling route, every word shared
+    route[3] = 0.0  # unlabelled (all zeros)
     cfg = SuiteConfig()
     got = metric_intervals(_inputs(acts, judge, text_features=to_entries(text, "t", acts.shape[1]),
-                                   label_text_judge=labels), cfg, B, SEED)
+                                   label_text_judge=labels, label_routes={"decoder": route}), cfg, B, SEED)
     idx, fidx = resample_indices(len(acts), B, SEED), resample_indices(acts.shape[1], B, SEED + 1)
-    corr = [np.nanmean(label_correlation(acts[i], judge[i], labels).per_feature[f]) for i, f in zip(idx, fidx, strict=True)]
-    _check(got["label_corr_mean"], corr, np.nanmean(label_correlation(acts, judge, labels).per_feature))
+    for key, lab in (("label_corr_mean", labels), ("label_corr_mean@decoder", route)):
+        corr = [np.nanmean(label_correlation(acts[i], judge[i], lab).per_feature[f])
+                for i, f in zip(idx, fidx, strict=True)]
+        _check(got[key], corr, np.nanmean(label_correlation(acts, judge, lab).per_feature))
     assert "multimodal_fraction" not in got  # the suite's own interval (MetricSuite.extras)
 
 
@@ -236,14 +231,10 @@ def test_frequency_matched_clarity_scores_each_feature_on_its_top_n_images():
             tops[j] = above[np.lexsort((above, -acts[above, j]))][:cfg.top_n]  # value desc, then smaller id
     assert 2 not in tops and len(tops) >= 4
     point = {j: _u_clarity(t, emb[t]) for j, t in tops.items()}
-    reps = []
-    for i, f in zip(resample_indices(len(acts), B, SEED), resample_indices(acts.shape[1], B, SEED + 1), strict=True):
-        per = np.full(acts.shape[1], np.nan)
-        for j, t in tops.items():
-            members = i[np.isin(i, t)]
-            per[j] = _u_clarity(members, emb[members]) if len(set(members)) >= 2 else point[j]
-        reps.append(np.nanmean(per[f]))
-    _check(got, reps, np.mean(list(point.values())))
+    per = np.full(acts.shape[1], np.nan)
+    per[list(point)] = list(point.values())
+    reps = [np.nanmean(per[f]) for f in resample_indices(acts.shape[1], B, SEED + 1)]  # features resampled
+    _check(got, reps, np.mean(list(point.values())), mean_jackknife(np.array(list(point.values()))))
     # the suite's point value: mean top-n clarity over the features with n images
     from interpbench.metrics.suite import MetricSuite
 

@@ -87,7 +87,9 @@ def vocabulary_labels(rep, words: list[str] | None, settings, ctx) -> dict | Non
     word_feats = encode_vocab(rep.encode_text_features, words, ctx.cache_dir,
                               {"model": rep.meta.fingerprint, "spec": rep.meta.spec, "what": "features"},
                               template=settings.template, rows=True, progress=advance)
-    return {"words": words, "labels": top_k_words(word_feats.blocks(4096), k=settings.top_k_words,
+    # dense word blocks of <= 2^24 values (64 MB): 4,096 words at 55,296 features would be 0.9 GB
+    block = max(64, (1 << 24) // max(1, rep.n_features))
+    return {"words": words, "labels": top_k_words(word_feats.blocks(block), k=settings.top_k_words,
                                                   n_features=rep.n_features)}
 
 
@@ -166,15 +168,15 @@ def run_suite(rep, source, cache, judge, labels, text_feats, settings, ctx, rout
     perm = pairing_derangement(len(source), settings.seed) if text_feats is not None else None
     cap_sum = caption_sums(text_feats, rep.n_features, cfg.nonnegative) if perm is not None else None
     advance = ctx_task(ctx, f"metrics {rep.meta.name}", len(source))
-    for feats, t in iter_image_chunks(cache, rep.n_features):
+    for feats, t in iter_image_chunks(cache, rep.n_features, sparse=True):
         idx = t["index"]
         concepts = None
         if source.concept_names is not None:
             concepts = torch.stack([torch.from_numpy(source.concepts(int(i))) for i in idx]).float()
         suite.update_images(feats, judge[idx], idx, concepts=concepts)
         if text_feats is not None:
-            shuffled = None if perm is None else text_feats.rows(torch.from_numpy(perm[idx.numpy()]))
-            suite.update_pairs(feats, text_feats.rows(idx), shuffled=shuffled, ids=idx, caption_sum=cap_sum)
+            shuffled = None if perm is None else text_feats.take(torch.from_numpy(perm[idx.numpy()]))
+            suite.update_pairs(feats, text_feats.take(idx), shuffled=shuffled, ids=idx, caption_sum=cap_sum)
         if "sae_input" in t:
             suite.update_reconstruction(t["sae_input"], t["sae_recon"], feats)
         advance(len(idx))
@@ -196,7 +198,7 @@ def caption_sums(text_feats, n_features: int, nonnegative: bool, block: int = 40
     from interpbench.metrics.multimodality import caption_unit_sum
 
     s, m = torch.zeros(n_features, dtype=torch.float64), 0
-    for rows in text_feats.blocks(block):
+    for rows in text_feats.sparse_blocks(block):
         bs, bm = caption_unit_sum(to_entries(rows, "text_features", n_features, nonnegative))
         s, m = s + bs, m + bm
     return s, m
@@ -362,7 +364,7 @@ def _all_entries(cache, n_features: int, nonnegative: bool):
     from interpbench.metrics.inputs import Entries, to_entries
 
     mine = {}
-    for feats, t in iter_image_chunks(cache, n_features):
+    for feats, t in iter_image_chunks(cache, n_features, sparse=True):
         e = to_entries(feats, "features", n_features, nonnegative)
         mine[int(t["index"][0])] = (e.rows + int(t["index"][0]), e.cols, e.vals)
     blocks = {k: v for part in all_gather_objects(mine) for k, v in part.items()}

@@ -96,21 +96,35 @@ class SparseRows:
 
     def rows(self, idx) -> torch.Tensor:
         """Dense [len(idx), n_cols] of the chosen rows, in the order given."""
+        return self.take(idx).to_dense()
+
+    def take(self, idx) -> torch.Tensor:
+        """The chosen rows, in the order given (rows may repeat), as a torch sparse CSR tensor:
+        what metrics.inputs.to_entries reads without a dense [len(idx), n_cols] copy."""
         idx = torch.as_tensor(idx, dtype=torch.int64)
         starts, counts = self.row_ptr[idx], self.row_ptr[idx + 1] - self.row_ptr[idx]
-        which = torch.repeat_interleave(torch.arange(idx.numel()), counts)
         pos = torch.repeat_interleave(starts - torch.cumsum(counts, 0) + counts, counts) + torch.arange(int(counts.sum()))
-        out = torch.zeros(idx.numel(), self.n_cols, dtype=self.val.dtype)
-        out[which, self.col[pos]] = self.val[pos]
-        return out
+        crow = torch.zeros(idx.numel() + 1, dtype=torch.int64)
+        crow[1:] = torch.cumsum(counts, 0)
+        return csr_torch(crow, self.col[pos], self.val[pos], (idx.numel(), self.n_cols))
+
+    def sparse_blocks(self, size: int):
+        """Sparse CSR blocks of <= size consecutive rows, in order."""
+        for start in range(0, len(self), size):
+            yield self.take(torch.arange(start, min(len(self), start + size)))
 
     def to_torch(self) -> torch.Tensor:
         """The same matrix as a torch sparse CSR tensor (what metrics.inputs.to_entries reads)."""
-        import warnings
+        return csr_torch(self.row_ptr, self.col, self.val, self.shape)
 
-        with warnings.catch_warnings():  # torch's "CSR support is in beta" notice: nothing to act on
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-            return torch.sparse_csr_tensor(self.row_ptr, self.col, self.val, self.shape, check_invariants=False)
+
+def csr_torch(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, shape) -> torch.Tensor:
+    """torch.sparse_csr_tensor without torch's "CSR support is in beta" notice (nothing to act on)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(crow.long(), col.long(), val, tuple(shape), check_invariants=False)
 
 
 def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -135,6 +149,11 @@ class Chunk:
     def features(self, n_features: int) -> torch.Tensor:
         t = self.tensors
         return from_csr(t["row_ptr"], t["col"], t["val"], n_features)
+
+    def sparse_features(self, n_features: int) -> torch.Tensor:
+        """The chunk's [rows, n_features] activations as a torch sparse CSR tensor (no dense copy)."""
+        t = self.tensors
+        return csr_torch(t["row_ptr"], t["col"], t["val"], (self.rows, n_features))
 
 
 class ChunkedCache:

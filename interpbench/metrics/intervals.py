@@ -1,20 +1,23 @@
 """95% bootstrap intervals for the suite's leaderboard metrics, from arrays already computed.
 
 One resample of the N evaluation images (seeded, `bootstrap.resample_indices`) is shared
-by every metric in a replicate, and each metric is recomputed on the resampled rows (the
-rows come from the activation cache; no model runs again). Label correlation and ground
-truth reuse the accumulators that computed the point value
-on the resampled rows (copies included). Clarity and its baseline are mean cosines over
-pairs of distinct images, so they are recomputed with each image weighted by its number of
-copies and copies never paired with each other (`weighted_pairwise_cosine`).
+by every image-level metric in a replicate, and each metric is recomputed on the resampled
+rows (the rows come from the activation cache; no model runs again). Label correlation
+recomputes the sums its accumulator keeps with each image weighted by its number of copies,
+for all replicates at once; ground truth reuses the exact AUROC of the point value. The
+Clarity baseline is a mean cosine over pairs of distinct images, so it is recomputed with
+each image weighted by its number of copies and copies never paired with each other
+(`weighted_pairwise_cosine`).
 
 - images: L0, Clarity baseline, FVU (both variants), zero-shot per attribute and mean.
 - images + concepts (two levels): GT coverage, GT AUROC mean and GT label accuracy
   (`_ground_truth`).
-- features: Active F% (see `_clarity_family` for why not images).
-- images + features (two levels): Clarity and label correlation are means over features: each replicate recomputes the per-feature values on the resampled images and
-  then averages them over a resample of the features (seed + 1), so the interval also
-  covers which features a model happens to have.
+- features (seed + 1): Clarity and Clarity@n (means over features of per-feature values
+  that each carry their own images' noise: `_clarity_replicates`), Active F% (see
+  `_clarity_family` for why not images).
+- images + features (two levels): label correlation, a mean over features of correlations
+  that all use every image: each replicate recomputes the per-feature values on the
+  resampled images and averages them over the resample of the features.
 - the multimodality metrics (fraction, paired score) get theirs from `MetricSuite.extras()`.
 
 Ground truth: each concept keeps its full-sample best feature in every replicate.
@@ -31,8 +34,7 @@ import torch
 
 from .bootstrap import DEFAULT_B, bca_interval, interval_record, mean_jackknife, resample_indices
 from .ground_truth import GroundTruthResult, exact_auroc, label_accuracy, result_from_auroc, sparse_auroc
-from .inputs import Entries
-from .label_correlation import LabelCorrelationAccumulator
+from .label_correlation import labelled_rows, pearson_from_sums
 from .reconstruction import per_sample_ratios
 
 IMAGES, FEATURES, PAIRS = "bootstrap-images", "bootstrap-features", "bootstrap-pairs"
@@ -62,25 +64,6 @@ class IntervalInputs:
     route_top_words: dict[str, list] = field(default_factory=dict)
 
 
-class RowTaker:
-    """Takes resamples of the rows of one Entries: sorted once, then each take is a gather."""
-
-    def __init__(self, e):
-        order = torch.argsort(e.rows, stable=True)
-        self.e = e
-        self.cols, self.vals = e.cols[order], e.vals[order]
-        self.counts = torch.bincount(e.rows, minlength=e.n_rows)
-        self.starts = torch.cumsum(self.counts, 0) - self.counts
-
-    def take(self, idx: torch.Tensor):
-        """Entries of rows idx[0], idx[1], ... (rows may repeat), renumbered 0..len(idx)-1."""
-        n = self.counts[idx]
-        first = torch.cumsum(n, 0) - n
-        rows = torch.repeat_interleave(torch.arange(idx.numel()), n)
-        src = self.starts[idx][rows] + torch.arange(rows.numel()) - first[rows]
-        return Entries(rows, self.cols[src], self.vals[src], int(idx.numel()), self.e.n_cols)
-
-
 def metric_intervals(inputs: IntervalInputs, cfg, b: int = DEFAULT_B, seed: int = 0) -> dict[str, dict]:
     """metric key -> interval_record for every metric the inputs allow (cfg: a SuiteConfig).
 
@@ -94,7 +77,7 @@ def metric_intervals(inputs: IntervalInputs, cfg, b: int = DEFAULT_B, seed: int 
     stats: dict[str, tuple] = {}  # key -> (point + replicates, method[, jackknife values])
     _clarity_family(inputs, cfg, idx, fidx, weights, stats)
     if inputs.label_text_judge is not None or inputs.label_routes:
-        _label_correlation(inputs, cfg, idx, fidx, weights, stats)
+        _label_correlation(inputs, fidx, weights, stats)
     # the multimodality metrics' intervals come from MetricSuite.extras() (over features and pairs)
     if inputs.concepts is not None and inputs.concept_names is not None:
         _ground_truth(inputs, cfg, idx, stats, seed)
@@ -148,9 +131,10 @@ def _clarity_family(inputs, cfg, idx, fidx, weights, stats) -> None:
     per_image = torch.bincount(rows, minlength=e.n_rows).double().numpy()
     emb32 = emb.float()
     mask = sp.csr_matrix((np.ones(int(above.sum())), (cols.numpy(), rows.numpy())), shape=(e.n_cols, e.n_rows))
-    stats["clarity"] = (_clarity_replicates(mask, emb32, weights, fidx, cfg), TWO_LEVEL)
     top = _top_n_mask(rows.numpy(), cols.numpy(), e.vals[above].numpy(), e.n_rows, e.n_cols, cfg.top_n)
-    stats["clarity_matched"] = (_clarity_replicates(top, emb32, weights, fidx, cfg), TWO_LEVEL)
+    for key, members in (("clarity", mask), ("clarity_matched", top)):
+        values, jack = _clarity_replicates(members, emb32, fidx, cfg)
+        stats[key] = (values, FEATURES, jack)
     w = torch.from_numpy(weights)
     base = weighted_pairwise_cosine(w @ emb, w.sum(dim=1), (w * w).sum(dim=1))
     stats["clarity_baseline"] = (base.numpy(), IMAGES)
@@ -176,32 +160,21 @@ def _top_n_mask(rows, cols, vals, n_rows: int, n_cols: int, n: int) -> sp.csr_ma
     return sp.csr_matrix((np.ones(int(keep.sum())), (c[keep], r[keep])), shape=(n_cols, n_rows))
 
 
-def _clarity_replicates(mask: sp.csr_matrix, emb32, weights, fidx, cfg) -> list[float]:
-    """Mean per-feature Clarity over the images of `mask` [F, N], for each row of weights
-    (row 0: the identity, whose per-feature values are the point)."""
-    n_all, q_all = (mask @ weights.T).T, (mask @ (weights * weights).T).T  # [b, F]
-    distinct = (mask @ (weights > 0).T.astype(np.float64)).T
-    mask32 = _torch_csr(mask)
-    out, point = [], None
-    for r in range(len(weights)):
-        per = _replicate_clarity(mask32, emb32, weights[r], n_all[r], q_all[r], distinct[r], point, cfg)
-        point = per if point is None else point
-        out.append(_feature_mean(per.numpy(), fidx[r] if fidx is not None else None))
-    return out
+def _clarity_replicates(mask: sp.csr_matrix, emb32, fidx, cfg) -> tuple[list[float], np.ndarray]:
+    """Mean Clarity over the images of `mask` [F, N] for each resample of the features (row 0:
+    the identity, the point), and the jackknife values of that mean.
 
-
-def _replicate_clarity(mask32, emb32, w, n, q, distinct, point, cfg) -> torch.Tensor:
-    """[F] per-feature Clarity of one replicate (image weights w). A feature of the point
-    estimate whose replicate draws fewer than two distinct images of it keeps its point value:
-    dropping it would leave rare features out of the replicates only (they are the ones that
-    miss their images), and the replicate mean would drift away from the point (measured on
-    shapes:sparse: 98.5% of the replicates below it)."""
-    sums = (mask32 @ (torch.from_numpy(w).float()[:, None] * emb32)).double()  # float32, as RowSums per batch
-    per = weighted_pairwise_cosine(sums, torch.from_numpy(np.asarray(n, dtype=np.float64)),
-                                   torch.from_numpy(np.asarray(q, dtype=np.float64)))
-    short = torch.from_numpy(np.asarray(distinct)) < max(cfg.n_min, 2)
-    per[short] = float("nan") if point is None else point[short]
-    return per
+    The features are resampled, the images are not: each feature's Clarity is a mean over its
+    own images, so its value already carries their sampling noise, and the mean over features
+    is a two-stage sample whose first stage alone gives the variance (Davison & Hinkley 1997,
+    sec. 3.8). Resampling the images as well counted that noise twice (measured coverage 1.000
+    instead of 0.95, benchmarks/interval_coverage.py)."""
+    n = np.asarray(mask.sum(axis=1)).ravel()
+    sums = (_torch_csr(mask) @ emb32).double()  # float32 products, as RowSums per batch
+    per = weighted_pairwise_cosine(sums, torch.from_numpy(n), torch.from_numpy(n)).numpy()
+    per[n < max(cfg.n_min, 2)] = np.nan
+    values = [_feature_mean(per, f) for f in fidx] if fidx is not None else [_feature_mean(per, None)]
+    return values, mean_jackknife(per[np.isfinite(per)])
 
 
 def _csr(e) -> sp.csr_matrix:
@@ -216,62 +189,55 @@ def _torch_csr(m: sp.csr_matrix) -> torch.Tensor:
                                        torch.from_numpy(m.data).float(), m.shape)
 
 
-def _stateful(make, state, full_update, finish, taker_update, idx) -> list[float]:
-    """Replicate values of finish(accumulator) with each replicate's state built from weights
-    (state(r) -> state_dict: the sums the accumulator would hold after seeing the resample,
-    copies included) instead of streaming B resamples through update(). The shortcut is
-    used only when all-ones weights reproduce the streamed full-sample value exactly; else
-    (an accumulator whose state this module does not know) every resample is streamed."""
-    ref, ones = make(), make()
-    full_update(ref)
-    ones.load_state_dict(state(None))
-    a, b = np.asarray(finish(ref), dtype=np.float64), np.asarray(finish(ones), dtype=np.float64)
-    if a.shape == b.shape and np.allclose(a, b, rtol=1e-6, atol=1e-9, equal_nan=True):
-        out = []
-        for r in range(len(idx)):
-            acc = make()
-            acc.load_state_dict(state(r))
-            out.append(finish(acc))
-        return out
-    out = []
-    for i in idx:
-        acc = make()
-        taker_update(acc, i)
-        out.append(finish(acc))
-    return out
-
-
-def _label_correlation(inputs, cfg, idx, fidx, weights, stats) -> None:
+def _label_correlation(inputs, fidx, weights, stats) -> None:
+    """Per replicate, each feature's Pearson r from weighted sums over the images (the sums
+    LabelCorrelationAccumulator keeps, with each image counted as often as it is drawn), for
+    all replicates at once: the activation sums are sparse [F, N] x [N, B] products, and the
+    similarity s_uj = e_j . t_u is needed only for the distinct label words u (over all images:
+    a [U, N] block at a time) and at the active entries (a_ij s_u(i)j, as many as activations),
+    so no [N, F] or per-replicate [F, d] array is built."""
     # the same judge rows the suite used: unit embeddings, or raw concept vectors ("dot" similarity)
     e, emb = inputs.features, inputs.judge_unit if inputs.label_judge is None else inputs.label_judge
-    em, at = emb.numpy(), _csr(e).T.tocsr()
-    at2 = at.multiply(at).tocsr()
-    sum_a, sum_a2 = (at @ weights.T).T, (at2 @ weights.T).T  # [b, F]
-    # the [F, d] weighted embedding sums as one float32 CSR product, as the accumulator does per batch
-    at32 = _torch_csr(at)
-    emb32 = emb.float()
-    taker = RowTaker(e)
-
-    def state(r):
-        w = np.ones(e.n_rows) if r is None else weights[r]
-        sa, sa2 = (at @ w, at2 @ w) if r is None else (sum_a[r], sum_a2[r])
-        weighted = (at32 @ (torch.from_numpy(w).float()[:, None] * emb32)).double()
-        return {k: torch.from_numpy(np.asarray(v)) for k, v in (
-            ("sum_a", sa), ("sum_a2", sa2), ("emb_sum", w @ em), ("emb_outer", em.T @ (w[:, None] * em)))
-        } | {"weighted": weighted, "n_images": torch.tensor(int(w.sum()))}
-
-    # one accumulator state per replicate serves every set of labels (primary and each route)
+    em, at = emb.double().numpy(), _csr(e).T.tocsr()  # [N, d], [F, N]
+    wt = weights.T  # [N, b + 1]
+    sums = {"n": weights.sum(axis=1), "sa": at @ wt, "sa2": at.multiply(at).tocsr() @ wt}
     sets = ({"label_corr_mean": inputs.label_text_judge} if inputs.label_text_judge is not None else {}) | {
         f"label_corr_mean@{r}": t for r, t in inputs.label_routes.items()}
+    for key, text in sets.items():
+        per = _replicate_label_corr(at, em, np.asarray(text, dtype=np.float64), wt, sums)  # [F, b + 1]
+        stats[key] = ([_feature_mean(per[:, r], fidx[r] if fidx is not None else None)
+                       for r in range(per.shape[1])], TWO_LEVEL)
 
-    def finish(acc):
-        return np.stack([acc.result(t, cfg.corr_threshold).per_feature for t in sets.values()])
 
-    per = _stateful(lambda: LabelCorrelationAccumulator(e.n_cols, emb.shape[1]), state,
-                    lambda acc: acc.update(e, emb), finish, lambda acc, i: acc.update(taker.take(i), emb[i]), idx)
-    for j, key in enumerate(sets):
-        vals = [_feature_mean(p[j], fidx[r] if fidx is not None else None) for r, p in enumerate(per)]
-        stats[key] = (vals, TWO_LEVEL)
+def _replicate_label_corr(at: sp.csr_matrix, em: np.ndarray, text: np.ndarray, wt: np.ndarray, sums,
+                          block: int = 1 << 23) -> np.ndarray:
+    """[F, b + 1] Pearson r of each labelled feature (NaN: unlabelled or no variance) under the
+    image weights wt [N, b + 1]."""
+    labelled = labelled_rows(torch.from_numpy(text)).numpy()
+    out = np.full((at.shape[0], wt.shape[1]), np.nan)
+    if not labelled.any():
+        return out
+    words, inv = np.unique(text[labelled], axis=0, return_inverse=True)
+    words = words / np.linalg.norm(words, axis=1, keepdims=True)
+    ss, ss2 = np.empty((len(words), wt.shape[1])), np.empty((len(words), wt.shape[1]))
+    step = max(1, block // max(1, em.shape[0]))
+    for s in range(0, len(words), step):  # [N, step] similarities over all images at a time
+        sim = em @ words[s:s + step].T
+        ss[s:s + step], ss2[s:s + step] = sim.T @ wt, (sim * sim).T @ wt
+    lab = at[labelled].tocoo()  # entries of the labelled features; lab.row indexes `words` via inv
+    u = inv.reshape(-1)[lab.row]
+    s_at, step = np.empty(lab.nnz), max(1, block // em.shape[1])
+    for s in range(0, lab.nnz, step):  # s_u(i)j at the active entries only
+        j = slice(s, s + step)
+        s_at[j] = np.einsum("ij,ij->i", em[lab.col[j]], words[u[j]])
+    sas = sp.csr_matrix((lab.data * s_at, (lab.row, lab.col)), shape=lab.shape) @ wt
+    n, rows = torch.from_numpy(sums["n"])[None, :], np.flatnonzero(labelled)
+    for s in range(0, len(rows), 4096):  # [4096, b + 1] temporaries, not [F, b + 1] ones
+        f, i = rows[s:s + 4096], slice(s, s + 4096)
+        w = inv.reshape(-1)[i]
+        out[f] = pearson_from_sums(n, *(torch.from_numpy(x) for x in (
+            sums["sa"][f], sums["sa2"][f], ss[w], ss2[w], sas[i]))).numpy()
+    return out
 
 
 def _ground_truth(inputs, cfg, idx, stats, seed: int) -> None:

@@ -105,7 +105,7 @@ class LabelCorrelationAccumulator:
         if tuple(text.shape) != (self.n_features, self.dim):
             raise ShapeMismatchError(f"label_text_judge: shape {tuple(text.shape)}; expected "
                                      f"[{self.n_features}, {self.dim}] (one judge text embedding per feature).")
-        labelled = torch.isfinite(text).all(dim=1) & (text.abs().sum(dim=1) > 0)
+        labelled = labelled_rows(text)
         per = torch.full((self.n_features,), float("nan"), dtype=torch.float64)
         n = float(self.n_images)
         idx_all = torch.nonzero(labelled).flatten()
@@ -121,18 +121,27 @@ class LabelCorrelationAccumulator:
 
     def _pearson(self, idx: torch.Tensor, text: torch.Tensor, n: float) -> torch.Tensor:
         t = text / text.norm(dim=1, keepdim=True)
-        sa, sa2 = self.sum_a[idx], self.sum_a2[idx]
         ss = t @ self.emb_sum
         ss2 = ((t @ self.emb_outer) * t).sum(dim=1)
         sas = (self.weighted[idx] * t).sum(dim=1)
-        cov = n * sas - sa * ss
-        va, vs = n * sa2 - sa * sa, n * ss2 - ss * ss
-        valid = (va > _REL_TOL * n * sa2) & (vs > _REL_TOL * n * ss2)
-        if n < 2:
-            valid[:] = False
-        r = torch.full_like(cov, float("nan"))
-        r[valid] = (cov[valid] / torch.sqrt(va[valid] * vs[valid])).clamp(-1.0, 1.0)
-        return r
+        return pearson_from_sums(n, self.sum_a[idx], self.sum_a2[idx], ss, ss2, sas)
+
+
+def labelled_rows(text: torch.Tensor) -> torch.Tensor:
+    """[F] bool: rows of a [F, d] label text matrix that hold a label (finite, not all zero)."""
+    return torch.isfinite(text).all(dim=1) & (text.abs().sum(dim=1) > 0)
+
+
+def pearson_from_sums(n, sa, sa2, ss, ss2, sas):
+    """Pearson r from the sums over images (n = number of images, a = activation, s = judge
+    similarity; tensors broadcast): NaN where either side has no variance, or n < 2."""
+    n = torch.as_tensor(n, dtype=torch.float64)
+    cov = n * sas - sa * ss
+    va, vs = n * sa2 - sa * sa, n * ss2 - ss * ss
+    valid = (va > _REL_TOL * n * sa2) & (vs > _REL_TOL * n * ss2) & (n >= 2)
+    r = torch.full_like(cov, float("nan"))
+    r[valid] = (cov[valid] / torch.sqrt(va[valid] * vs[valid])).clamp(-1.0, 1.0)
+    return r
 
 
 def label_text_from_vocab(labels: FeatureLabels, vocab_text_judge) -> np.ndarray:

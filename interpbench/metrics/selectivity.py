@@ -27,12 +27,13 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
-from interpbench.errors import ShapeMismatchError
+from interpbench.errors import NumericalError, ShapeMismatchError
 
 from .bootstrap import DEFAULT_B, centred_interval, resample_indices
-from .inputs import check_rows, to_matrix
+from .inputs import check_rows, to_entries, to_matrix
 
 INTERVAL_METHOD = "bootstrap-scenes+features"
 
@@ -49,7 +50,8 @@ class SelectivityResult:
 
 
 class SelectivityAccumulator:
-    """Streams pairs; keeps |delta| of labelled features only ([P, L] float32)."""
+    """Streams pairs; keeps |delta| of labelled features only, sparse ([P, L] CSR float32):
+    a feature silent on both sides of a pair has no entry."""
 
     def __init__(self, concept_groups, feature_concept):
         self.groups = np.asarray(concept_groups, dtype=np.int64).ravel()
@@ -60,27 +62,42 @@ class SelectivityAccumulator:
                                      f"< {self.groups.size} (len(concept_groups)).")
         self.n_features, self.n_concepts = self.feature_concept.size, self.groups.size
         self.labelled = np.flatnonzero(self.feature_concept >= 0)
-        self._delta: list[np.ndarray] = []
+        self._delta: list[sp.csr_matrix] = []
         self._toggled: list[np.ndarray] = []
         self._units: list[np.ndarray] = []
 
     def update(self, base, edited, toggled, units=None) -> None:
-        """base, edited [B, F] activations; toggled [B, C] 0/1; units [B] ints (default: one per pair)."""
-        b = to_matrix(base, "base", self.n_features)
-        e = to_matrix(edited, "edited", self.n_features)
+        """base, edited [B, F] activations (dense, or scipy / torch sparse); toggled [B, C] 0/1;
+        units [B] ints (default: one per pair)."""
+        b, e = self._labelled_cols(base, "base"), self._labelled_cols(edited, "edited")
         t = to_matrix(toggled, "toggled", self.n_concepts)
         check_rows(b, e, "base", "edited")
         check_rows(b, t, "base", "toggled")
         if bool(((t != 0) & (t != 1)).any()):
             raise ShapeMismatchError("toggled: expected a 0/1 matrix [pairs, n_concepts] of changed concepts.")
-        idx = torch.from_numpy(self.labelled)
-        self._delta.append((e[:, idx] - b[:, idx]).abs().float().numpy())
+        delta = abs(e - b).astype(np.float32).tocsr()
+        delta.eliminate_zeros()
+        self._delta.append(delta)
         self._toggled.append(t.to(torch.int8).numpy())
         # -1: a unit of its own, numbered at result time (so merged shards never share ids).
         u = np.full(b.shape[0], -1, np.int64) if units is None else np.asarray(units, dtype=np.int64).ravel()
         if u.size != b.shape[0] or (units is not None and bool((u < 0).any())):
             raise ShapeMismatchError(f"units: {u.size} ids for {b.shape[0]} pairs; expected one id >= 0 per pair.")
         self._units.append(u)
+
+    def _labelled_cols(self, x, name: str) -> sp.csr_matrix:
+        """[B, L] float64 CSR of the labelled features' columns, checked for shape and finiteness."""
+        if isinstance(x, torch.Tensor) and x.layout != torch.strided:
+            e = to_entries(x, name, self.n_features, nonnegative=False)
+            x = sp.csr_matrix((e.vals.double().numpy(), (e.rows.numpy(), e.cols.numpy())), shape=(e.n_rows, e.n_cols))
+        if sp.issparse(x):
+            m = sp.csr_matrix(x, dtype=np.float64)
+            if m.ndim != 2 or m.shape[1] != self.n_features:
+                raise ShapeMismatchError(f"{name}: shape {m.shape}; expected [pairs, {self.n_features}].")
+            if not np.isfinite(m.data).all():
+                raise NumericalError(f"{name}: contains NaN or inf; expected finite activations.")
+            return m[:, self.labelled]
+        return sp.csr_matrix(to_matrix(x, name, self.n_features)[:, torch.from_numpy(self.labelled)].numpy())
 
     def merge(self, other: SelectivityAccumulator) -> None:
         if not (np.array_equal(other.groups, self.groups)
@@ -92,68 +109,85 @@ class SelectivityAccumulator:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         d, t, u = self._stacked()
-        return {"delta": torch.from_numpy(d), "toggled": torch.from_numpy(t), "units": torch.from_numpy(u)}
+        return {"delta_ptr": torch.from_numpy(d.indptr.astype(np.int64)),
+                "delta_col": torch.from_numpy(d.indices.astype(np.int64)), "delta_val": torch.from_numpy(d.data),
+                "toggled": torch.from_numpy(t), "units": torch.from_numpy(u)}
 
     def load_state_dict(self, sd: dict[str, torch.Tensor]) -> None:
-        if sd["delta"].shape[1:] != (self.labelled.size,) or sd["toggled"].shape[1:] != (self.n_concepts,):
+        if sd["toggled"].shape[1:] != (self.n_concepts,) or (
+                sd["delta_col"].numel() and int(sd["delta_col"].max()) >= self.labelled.size):
             raise ShapeMismatchError("SelectivityAccumulator.load_state_dict: state has other label or "
                                      "concept count.")
-        self._delta = [sd["delta"].numpy().astype(np.float32)]
+        shape = (sd["toggled"].shape[0], self.labelled.size)
+        self._delta = [sp.csr_matrix((sd["delta_val"].numpy().astype(np.float32), sd["delta_col"].numpy(),
+                                      sd["delta_ptr"].numpy()), shape=shape)]
         self._toggled = [sd["toggled"].numpy().astype(np.int8)]
         self._units = [sd["units"].numpy().astype(np.int64)]
 
-    def _stacked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _stacked(self) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
         if not self._delta:
-            return (np.zeros((0, self.labelled.size), np.float32), np.zeros((0, self.n_concepts), np.int8),
+            return (sp.csr_matrix((0, self.labelled.size), dtype=np.float32), np.zeros((0, self.n_concepts), np.int8),
                     np.zeros(0, np.int64))
-        return np.concatenate(self._delta), np.concatenate(self._toggled), np.concatenate(self._units)
+        return sp.vstack(self._delta, format="csr"), np.concatenate(self._toggled), np.concatenate(self._units)
 
     def result(self, b: int = DEFAULT_B, seed: int = 0) -> SelectivityResult:
         delta, toggled, units = self._stacked()
         alone = units < 0
         units = units.copy()
         units[alone] = units.max(initial=-1) + 1 + np.arange(int(alone.sum()))
-        own_w, other_w = self._sides(toggled)
-        per_l, own_l, other_l = _selectivity(np.ones((1, delta.shape[0])), delta, own_w, other_w)
+        sides = self._sides(delta, toggled)
+        per_l, own_l, other_l = _selectivity(np.ones((1, delta.shape[0])), *sides)
         per, own, other = (np.full(self.n_features, np.nan) for _ in range(3))
         per[self.labelled], own[self.labelled], other[self.labelled] = per_l[0], own_l[0], other_l[0]
-        scored = np.isfinite(per_l[0])
+        scored = np.flatnonzero(np.isfinite(per_l[0]))
         interval = None
-        if scored.any() and delta.shape[0]:
-            interval = _interval(delta[:, scored], own_w[:, scored], other_w[:, scored], units, b, seed)
-        return SelectivityResult(per, own, other, float(per_l[0][scored].mean()) if scored.any() else None,
-                                 int(scored.sum()), interval, int(delta.shape[0]))
+        if scored.size and delta.shape[0]:
+            interval = _interval(_columns(sides, scored), units, b, seed)
+        return SelectivityResult(per, own, other, float(per_l[0][scored].mean()) if scored.size else None,
+                                 int(scored.size), interval, int(delta.shape[0]))
 
-    def _sides(self, toggled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """[P, L] 0/1 masks: pairs on the own side and on the other side of each labelled feature."""
+    def _sides(self, delta: sp.csr_matrix, toggled: np.ndarray) -> tuple:
+        """The own and the other side of each labelled feature, kept small: (own_delta,
+        other_delta) [P, L] sparse, |delta| at the pairs of that side only; (own_mask [P, C],
+        own_col [L]) and (other_mask [P, G], other_col [L]): the pairs of a side of feature l
+        are mask[:, col[l]] (a pair toggles c_l / changes nothing in c_l's group)."""
         concept = self.feature_concept[self.labelled]
         n_groups = int(self.groups.max()) + 1 if self.groups.size else 0
-        touched = np.zeros((toggled.shape[0], n_groups), dtype=bool)  # [P, G] group changed at all
+        untouched = np.ones((toggled.shape[0], n_groups), dtype=bool)  # [P, G] group left alone
         for g in range(n_groups):
-            touched[:, g] = toggled[:, self.groups == g].any(axis=1)
-        own = toggled[:, concept].astype(np.float64)
-        other = (~touched[:, self.groups[concept]]).astype(np.float64)
-        return own, other
+            untouched[:, g] = ~toggled[:, self.groups == g].any(axis=1)
+        coo = delta.tocoo()
+        group = self.groups[concept]
+        own_d = sp.csr_matrix((coo.data * toggled[coo.row, concept[coo.col]], (coo.row, coo.col)), shape=delta.shape)
+        other_d = sp.csr_matrix((coo.data * untouched[coo.row, group[coo.col]], (coo.row, coo.col)), shape=delta.shape)
+        return own_d, other_d, toggled.astype(np.float64), concept, untouched.astype(np.float64), group
 
 
-def _selectivity(weights, delta, own_w, other_w):
+def _columns(sides: tuple, keep: np.ndarray) -> tuple:
+    """The sides of the labelled features `keep` only."""
+    own_d, other_d, own_mask, own_col, other_mask, other_col = sides
+    return own_d[:, keep], other_d[:, keep], own_mask, own_col[keep], other_mask, other_col[keep]
+
+
+def _selectivity(weights, own_d, other_d, own_mask, own_col, other_mask, other_col):
     """[R, L] selectivity, own and other means for R rows of pair weights [R, P]."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        own = (weights @ (own_w * delta)) / (weights @ own_w)
-        other = (weights @ (other_w * delta)) / (weights @ other_w)
+        own = np.asarray(own_d.T @ weights.T).T / (weights @ own_mask)[:, own_col]
+        other = np.asarray(other_d.T @ weights.T).T / (weights @ other_mask)[:, other_col]
         sel = (own - other) / (own + other)
     return sel, own, other
 
 
-def _interval(delta, own_w, other_w, units, b, seed):
+def _interval(sides, units, b, seed):
     """Resample units (groups of pairs) and features together; percentile interval of the
     mean, centred on the point (row 0: the identity resample) because a resample that leaves
     a rare feature's own or other pairs out drops it from the mean (bootstrap.centred_interval)."""
     uniq, unit_of_pair = np.unique(units, return_inverse=True)
     rows = np.vstack([np.arange(uniq.size), resample_indices(uniq.size, b, seed)])
     counts = np.stack([np.bincount(r, minlength=uniq.size) for r in rows])
-    sel, _, _ = _selectivity(counts[:, unit_of_pair].astype(np.float64), delta, own_w, other_w)
-    feats = np.vstack([np.arange(delta.shape[1]), resample_indices(delta.shape[1], b, seed + 1)])
+    sel, _, _ = _selectivity(counts[:, unit_of_pair].astype(np.float64), *sides)
+    n_feat = sides[0].shape[1]
+    feats = np.vstack([np.arange(n_feat), resample_indices(n_feat, b, seed + 1)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a replicate may leave no feature scored
         stats = np.nanmean(np.take_along_axis(sel, feats, axis=1), axis=1)
