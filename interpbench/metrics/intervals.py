@@ -192,51 +192,86 @@ def _torch_csr(m: sp.csr_matrix) -> torch.Tensor:
 def _label_correlation(inputs, fidx, weights, stats) -> None:
     """Per replicate, each feature's Pearson r from weighted sums over the images (the sums
     LabelCorrelationAccumulator keeps, with each image counted as often as it is drawn), for
-    all replicates at once: the activation sums are sparse [F, N] x [N, B] products, and the
-    similarity s_uj = e_j . t_u is needed only for the distinct label words u (over all images:
-    a [U, N] block at a time) and at the active entries (a_ij s_u(i)j, as many as activations),
-    so no [N, F] or per-replicate [F, d] array is built."""
+    all replicates at once: the per-feature sums of a, a^2 and a s are row sums of sparse
+    [F, N] matrices against the [N, b + 1] weights (`_row_sums`), and the similarity
+    s_uj = e_j . t_u is needed only for the distinct label words u (over all images, a block
+    at a time) and at the active entries, so no [N, F] or per-replicate [F, d] array is built."""
     # the same judge rows the suite used: unit embeddings, or raw concept vectors ("dot" similarity)
     e, emb = inputs.features, inputs.judge_unit if inputs.label_judge is None else inputs.label_judge
     em, at = emb.double().numpy(), _csr(e).T.tocsr()  # [N, d], [F, N]
+    at.sort_indices()
     wt = weights.T  # [N, b + 1]
-    sums = {"n": weights.sum(axis=1), "sa": at @ wt, "sa2": at.multiply(at).tocsr() @ wt}
     sets = ({"label_corr_mean": inputs.label_text_judge} if inputs.label_text_judge is not None else {}) | {
         f"label_corr_mean@{r}": t for r, t in inputs.label_routes.items()}
-    for key, text in sets.items():
-        per = _replicate_label_corr(at, em, np.asarray(text, dtype=np.float64), wt, sums)  # [F, b + 1]
+    words = {key: _label_words(np.asarray(text, dtype=np.float64)) for key, text in sets.items()}
+    feature = np.repeat(np.arange(at.shape[0]), np.diff(at.indptr))  # each entry's feature
+    channels = [at.data, at.data * at.data] + [at.data * _entry_similarity(em, at.indices, feature, *w)
+                                               for w in words.values()]
+    sa, sa2, *sas = _row_sums(at.indptr, at.indices, channels, wt)
+    n = torch.from_numpy(weights.sum(axis=1))[None, :]
+    for (key, (word_of, unit)), sas_k in zip(words.items(), sas, strict=True):
+        per = np.full((at.shape[0], wt.shape[1]), np.nan)
+        rows = np.flatnonzero(word_of >= 0)
+        ss, ss2 = _similarity_sums(em, unit, wt)  # [U, b + 1]
+        for start in range(0, len(rows), 4096):  # [4096, b + 1] temporaries, not [F, b + 1] ones
+            f = rows[start:start + 4096]
+            per[f] = pearson_from_sums(n, *(torch.from_numpy(x) for x in (
+                sa[f], sa2[f], ss[word_of[f]], ss2[word_of[f]], sas_k[f]))).numpy()
         stats[key] = ([_feature_mean(per[:, r], fidx[r] if fidx is not None else None)
                        for r in range(per.shape[1])], TWO_LEVEL)
 
 
-def _replicate_label_corr(at: sp.csr_matrix, em: np.ndarray, text: np.ndarray, wt: np.ndarray, sums,
-                          block: int = 1 << 23) -> np.ndarray:
-    """[F, b + 1] Pearson r of each labelled feature (NaN: unlabelled or no variance) under the
-    image weights wt [N, b + 1]."""
+def _label_words(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(word_of [F]: index of each feature's label among the distinct labels, -1 unlabelled;
+    the distinct labels as unit rows [U, d])."""
     labelled = labelled_rows(torch.from_numpy(text)).numpy()
-    out = np.full((at.shape[0], wt.shape[1]), np.nan)
+    word_of = np.full(len(text), -1, dtype=np.int64)
     if not labelled.any():
-        return out
-    words, inv = np.unique(text[labelled], axis=0, return_inverse=True)
-    words = words / np.linalg.norm(words, axis=1, keepdims=True)
-    ss, ss2 = np.empty((len(words), wt.shape[1])), np.empty((len(words), wt.shape[1]))
+        return word_of, np.zeros((0, text.shape[1]))
+    unit, inv = np.unique(text[labelled], axis=0, return_inverse=True)
+    word_of[labelled] = inv.reshape(-1)
+    return word_of, unit / np.linalg.norm(unit, axis=1, keepdims=True)
+
+
+def _entry_similarity(em, image, feature, word_of, unit, block: int = 1 << 23) -> np.ndarray:
+    """s_u(i)j = e_j . t_u(i) at each active entry (image j, feature i); 0 for unlabelled features."""
+    out = np.zeros(len(image))
+    ok = np.flatnonzero(word_of[feature] >= 0)
+    step = max(1, block // em.shape[1])
+    for start in range(0, len(ok), step):
+        k = ok[start:start + step]
+        out[k] = np.einsum("ij,ij->i", em[image[k]], unit[word_of[feature[k]]])
+    return out
+
+
+def _similarity_sums(em, unit, wt, block: int = 1 << 23) -> tuple[np.ndarray, np.ndarray]:
+    """[U, b + 1] weighted sums over all images of s_uj and s_uj^2, a [N, step] block of words at a time."""
+    ss, ss2 = np.empty((len(unit), wt.shape[1])), np.empty((len(unit), wt.shape[1]))
     step = max(1, block // max(1, em.shape[0]))
-    for s in range(0, len(words), step):  # [N, step] similarities over all images at a time
-        sim = em @ words[s:s + step].T
-        ss[s:s + step], ss2[s:s + step] = sim.T @ wt, (sim * sim).T @ wt
-    lab = at[labelled].tocoo()  # entries of the labelled features; lab.row indexes `words` via inv
-    u = inv.reshape(-1)[lab.row]
-    s_at, step = np.empty(lab.nnz), max(1, block // em.shape[1])
-    for s in range(0, lab.nnz, step):  # s_u(i)j at the active entries only
-        j = slice(s, s + step)
-        s_at[j] = np.einsum("ij,ij->i", em[lab.col[j]], words[u[j]])
-    sas = sp.csr_matrix((lab.data * s_at, (lab.row, lab.col)), shape=lab.shape) @ wt
-    n, rows = torch.from_numpy(sums["n"])[None, :], np.flatnonzero(labelled)
-    for s in range(0, len(rows), 4096):  # [4096, b + 1] temporaries, not [F, b + 1] ones
-        f, i = rows[s:s + 4096], slice(s, s + 4096)
-        w = inv.reshape(-1)[i]
-        out[f] = pearson_from_sums(n, *(torch.from_numpy(x) for x in (
-            sums["sa"][f], sums["sa2"][f], ss[w], ss2[w], sas[i]))).numpy()
+    for start in range(0, len(unit), step):
+        sim = em @ unit[start:start + step].T
+        ss[start:start + step], ss2[start:start + step] = sim.T @ wt, (sim * sim).T @ wt
+    return ss, ss2
+
+
+def _row_sums(indptr, indices, channels, wt, block: int = 1 << 22) -> list[np.ndarray]:
+    """sum_j data[ij] wt[j] for every row i of CSR matrices that share one pattern (indptr,
+    indices) and differ in their data (`channels`): [F, b + 1] each. The weights of a block of
+    entries are gathered once, in entry order, and every channel reads them sequentially: one
+    scattered read of wt for all channels instead of one per product (the gather is what a
+    plain sparse x dense product pays for)."""
+    n_rows, step = len(indptr) - 1, max(1, block // wt.shape[1])
+    out = [np.zeros((n_rows, wt.shape[1])) for _ in channels]
+    start = 0
+    while start < n_rows:
+        end = max(start + 1, int(np.searchsorted(indptr, indptr[start] + step, side="right")) - 1)
+        end = min(end, n_rows)
+        e0, e1 = indptr[start], indptr[end]
+        gathered = wt[indices[e0:e1]]  # [entries, b + 1], contiguous
+        ptr = indptr[start:end + 1] - e0
+        for o, data in zip(out, channels, strict=True):
+            o[start:end] = sp.csr_matrix((data[e0:e1], np.arange(e1 - e0), ptr), shape=(end - start, e1 - e0)) @ gathered
+        start = end
     return out
 
 
