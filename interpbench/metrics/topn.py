@@ -95,9 +95,12 @@ class TopNAccumulator:
         top = rank < self.n
         cols, rank, rows = cols[top], rank[top], rows[top]
         feats, local = torch.unique_consecutive(cols, return_inverse=True)
-        cand_v = torch.full((feats.numel(), self.n), float("-inf"), dtype=torch.float32)
-        cand_i = torch.full((feats.numel(), self.n), -1, dtype=torch.int64)
-        cand_s = torch.full((feats.numel(), self.n), -1, dtype=torch.int64)
+        # Only as many candidate columns as the busiest feature needs (late in the stream a
+        # feature gains one or two images per batch, not n).
+        shape = (feats.numel(), int(rank.max()) + 1)
+        cand_v = torch.full(shape, float("-inf"), dtype=torch.float32)
+        cand_i = torch.full(shape, -1, dtype=torch.int64)
+        cand_s = torch.full(shape, -1, dtype=torch.int64)
         cand_v[local, rank], cand_i[local, rank], cand_s[local, rank] = vals[top], ids[rows], rows
         self._merge_candidates(cand_v, cand_i, cand_s, emb_unit, feats)
 
@@ -107,7 +110,7 @@ class TopNAccumulator:
         self._merge_candidates(other.values, other.ids, other.slots, other.store, torch.arange(self.n_features))
 
     def _merge_candidates(self, cand_v, cand_i, cand_src, table: torch.Tensor, feats: torch.Tensor) -> None:
-        """Merge [k, n] candidates of features `feats` (embeddings table[cand_src]) into the top-n."""
+        """Merge [k, m] candidates (m <= n) of features `feats` (embeddings table[cand_src]) into the top-n."""
         # Existing entries carry their slot (>= 0, -1 = empty); candidates carry -(src + 2),
         # so -1 stays "empty" on both sides and the new ones are the tags <= -2.
         old_s = self.slots[feats]
