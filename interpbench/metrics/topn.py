@@ -22,7 +22,6 @@ from interpbench.errors import ShapeMismatchError
 
 from .inputs import Entries, csr_tensor
 
-
 _LOW32 = (1 << 32) - 1
 
 
