@@ -64,6 +64,57 @@ def test_store_is_bounded_by_f_times_n():
     assert acc.state_dict()["store"].shape[0] <= acts.shape[1] * 3
 
 
+def _shuffled_stream(seed, n_img=400, f=12, n=4, signed=False):
+    """Random batches with many ties, image ids shuffled (not increasing within a batch);
+    signed values with tau = -inf, as for a dense representation."""
+    rng = np.random.default_rng(seed)
+    acts = (np.round(rng.exponential(1.0, (n_img, f)), 1) * (rng.random((n_img, f)) < 0.3)).astype(np.float32)
+    if signed:
+        acts *= np.where(rng.random((n_img, f)) < 0.5, -1, 1).astype(np.float32)
+    ids = torch.tensor(rng.permutation(10 * n_img)[:n_img])
+    emb = unit_rows(torch.tensor(rng.normal(size=(n_img, 5))), "j")
+    cuts = [0, *sorted(rng.choice(np.arange(1, n_img), 6, replace=False).tolist()), n_img]
+    return acts, ids, emb, cuts, n, (-np.inf if signed else 0.001)
+
+
+def _stream(acts, ids, emb, cuts, n, tau):
+    acc = TopNAccumulator(acts.shape[1], n, emb.shape[1], tau)
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        acc.update(to_entries(acts[lo:hi], "f", acts.shape[1], nonnegative=tau > 0), ids[lo:hi], emb[lo:hi])
+    return acc
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_topn_stream_equals_per_feature_sort(signed):
+    acts, ids, emb, cuts, n, tau = _shuffled_stream(seed=3, signed=signed)
+    acc = _stream(acts, ids, emb, cuts, n, tau)
+    for i in range(acts.shape[1]):
+        rows = np.nonzero((acts[:, i] > tau) & (acts[:, i] != 0))[0]  # zeros are no entries
+        top = rows[np.lexsort((ids.numpy()[rows], -acts[rows, i]))][:n]  # value desc, then smaller id
+        np.testing.assert_array_equal(acc.ids[i][acc.ids[i] >= 0].numpy(), ids.numpy()[top])
+        np.testing.assert_array_equal(acc.values[i][: top.size].numpy(), acts[top, i])
+        got, mask = acc.embeddings(torch.tensor([i]))
+        torch.testing.assert_close(got[0][mask[0]], emb[top].double(), atol=1e-6, rtol=0)
+    # every stored row is referenced, and the counts say by how many slots
+    held = acc.slots[acc.slots >= 0]
+    assert torch.equal(acc.refs.long(), torch.bincount(held, minlength=acc.store.shape[0]))
+    assert acc.store.shape[0] <= acts.shape[1] * n
+
+
+def test_topn_two_shards_merged_equal_one_stream():
+    acts, ids, emb, cuts, n, tau = _shuffled_stream(seed=4)
+    one = _stream(acts, ids, emb, cuts, n, tau)
+    half = cuts[len(cuts) // 2]
+    a = _stream(acts[:half], ids[:half], emb[:half], [0, half], n, tau)
+    b = _stream(acts[half:], ids[half:], emb[half:], [0, acts.shape[0] - half], n, tau)
+    for first, second in ((a, b), (b, a)):
+        merged = TopNAccumulator(acts.shape[1], n, emb.shape[1], tau)
+        merged.load_state_dict(first.state_dict())
+        merged.merge(second)
+        assert torch.equal(merged.ids, one.ids) and torch.equal(merged.values, one.values)
+        assert torch.equal(merged.sums(), one.sums())
+
+
 def test_polysemanticity_known_answers():
     # two tight orthogonal groups -> centres orthogonal -> 1 - cos = 1
     x = np.array([[1, 0, 0.01], [1, 0, -0.01], [0, 1, 0.01], [0, 1, -0.01]], dtype=float)

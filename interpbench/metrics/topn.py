@@ -22,12 +22,47 @@ from interpbench.errors import ShapeMismatchError
 
 from .inputs import Entries, csr_tensor
 
+_LOW32 = (1 << 32) - 1
 
-def _lexsort_desc(values: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """Per row, the order by value descending, then id ascending (stable sorts, last key first)."""
+
+def _desc_key(values: torch.Tensor) -> torch.Tensor:
+    """int64 in [-2^31, 2^31) whose ascending order is float32 `values` descending.
+
+    The float's bits, read as int32, order non-negative floats correctly and negative ones
+    reversed; flipping the magnitude bits of the negatives fixes that. Adding 0.0 first turns
+    -0.0 into 0.0: equal as floats, so they must tie (and fall to the image id)."""
+    bits = (values.to(torch.float32) + 0.0).view(torch.int32)
+    ordered = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+    return (~ordered).to(torch.int64)
+
+
+def _rank_order(values: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Per row, the order by value descending, then id ascending.
+
+    One sort of (value, id) packed into an int64 when all ids fit in 32 bits (empty slots,
+    id -1, hold -inf and sort last whatever their id); else two stable sorts, last key first.
+    Stable, so an image offered twice keeps its earlier copy first, as before."""
+    if ids.numel() == 0 or int(ids.max()) <= _LOW32:
+        key = (_desc_key(values) << 32) | (ids & _LOW32)
+        return torch.sort(key, dim=-1, stable=True).indices
     order = torch.sort(ids, dim=-1, stable=True).indices
     by_val = torch.sort(values.gather(-1, order), dim=-1, descending=True, stable=True).indices
     return order.gather(-1, by_val)
+
+
+def _batch_order(cols: torch.Tensor, vals: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
+    """Order of a batch's entries by feature, then value descending, then image id.
+
+    (feature, value) packs into one int64; the image id is the tie-break, which a stable sort
+    keeps for free when the entries already come in id order (the usual case: entries row by
+    row and ids increasing). Otherwise a first stable sort by id puts them in that order."""
+    pre = None
+    if img.numel() > 1 and not bool((img[1:] >= img[:-1]).all()):
+        pre = torch.sort(img, stable=True).indices
+        cols, vals = cols[pre], vals[pre]
+    key = (cols << 32) | (_desc_key(vals) + (1 << 31))
+    order = torch.sort(key, stable=True).indices
+    return order if pre is None else pre[order]
 
 
 class TopNAccumulator:
@@ -39,75 +74,87 @@ class TopNAccumulator:
         self.ids = torch.full((n_features, n), -1, dtype=torch.int64)
         self.slots = torch.full((n_features, n), -1, dtype=torch.int64)
         self.store = torch.zeros(0, dim, dtype=torch.float32)
+        self.refs = torch.zeros(0, dtype=torch.int32)  # per store row: how many slots refer to it
 
     # ---- streaming -------------------------------------------------------------------
     def update(self, entries: Entries, ids: torch.Tensor, emb_unit: torch.Tensor) -> None:
         """entries: the batch's non-zero activations; ids: [B] global image ids; emb_unit: [B, d]."""
-        e = entries.select(entries.above(self.tau))
-        # A feature whose top-n is full only takes values >= its current n-th value: after
-        # the first batches almost every entry is dropped here, before any sorting.
-        kth = torch.where(self.ids[:, -1] >= 0, self.values[:, -1], float("-inf"))
-        e = e.select(e.vals >= kth[e.cols])
-        if e.vals.numel() == 0:
+        # A feature's n-th value (-inf while it has fewer than n) is the least a new entry
+        # needs: after the first batches almost every entry is dropped here, before any sort.
+        kth = self.values[:, -1]
+        keep = torch.nonzero(entries.above(self.tau) & (entries.vals >= kth[entries.cols])).flatten()
+        if keep.numel() == 0:
             return
-        img = ids[e.rows]
+        cols, vals, rows = entries.cols[keep], entries.vals[keep], entries.rows[keep]
+        order = _batch_order(cols, vals, ids[rows])
+        cols, vals, rows = cols[order], vals[order], rows[order]
         # Cut each feature's batch entries to its own top-n before merging, so the merge
         # stays O(touched features * n) regardless of batch size.
-        order = _lexsort_desc(e.vals, img)
-        order = order[torch.sort(e.cols[order], stable=True).indices]
-        cols, vals, img, rows = e.cols[order], e.vals[order], img[order], e.rows[order]
-        starts = torch.searchsorted(cols, cols, side="left")
-        rank = torch.arange(cols.numel()) - starts
-        keep = rank < self.n
-        feats, local = torch.unique(cols[keep], return_inverse=True)
-        cand_v = torch.full((feats.numel(), self.n), float("-inf"), dtype=torch.float32)
-        cand_i = torch.full((feats.numel(), self.n), -1, dtype=torch.int64)
-        cand_s = torch.full((feats.numel(), self.n), -1, dtype=torch.int64)
-        cand_v[local, rank[keep]] = vals[keep]
-        cand_i[local, rank[keep]] = img[keep]
-        cand_s[local, rank[keep]] = rows[keep]
-        self._merge_candidates(cand_v, cand_i, cand_s, emb_unit.to(torch.float32), feats)
+        rank = torch.arange(cols.numel()) - torch.searchsorted(cols, cols, side="left")
+        top = rank < self.n
+        cols, rank, rows = cols[top], rank[top], rows[top]
+        feats, local = torch.unique_consecutive(cols, return_inverse=True)
+        # Only as many candidate columns as the busiest feature needs (late in the stream a
+        # feature gains one or two images per batch, not n).
+        shape = (feats.numel(), int(rank.max()) + 1)
+        cand_v = torch.full(shape, float("-inf"), dtype=torch.float32)
+        cand_i = torch.full(shape, -1, dtype=torch.int64)
+        cand_s = torch.full(shape, -1, dtype=torch.int64)
+        cand_v[local, rank], cand_i[local, rank], cand_s[local, rank] = vals[top], ids[rows], rows
+        self._merge_candidates(cand_v, cand_i, cand_s, emb_unit, feats)
 
     def merge(self, other: TopNAccumulator) -> None:
         if (other.n_features, other.n, other.dim) != (self.n_features, self.n, self.dim):
             raise ShapeMismatchError("TopNAccumulator.merge: accumulators differ in features, n or dim.")
-        self._merge_candidates(other.values.clone(), other.ids.clone(), other.slots.clone(), other.store,
-                               torch.arange(self.n_features))
+        self._merge_candidates(other.values, other.ids, other.slots, other.store, torch.arange(self.n_features))
 
     def _merge_candidates(self, cand_v, cand_i, cand_src, table: torch.Tensor, feats: torch.Tensor) -> None:
-        """Merge [k, n] candidates of features `feats` (embeddings table[cand_src]) into the top-n."""
-        # Existing entries carry their slot (-1 = empty); candidates carry -(src + 1), told
-        # apart by `is_new` (an empty candidate is just -1, like an empty slot).
+        """Merge [k, m] candidates (m <= n) of features `feats` (embeddings table[cand_src]) into the top-n."""
+        # Existing entries carry their slot (>= 0, -1 = empty); candidates carry -(src + 2),
+        # so -1 stays "empty" on both sides and the new ones are the tags <= -2.
         old_s = self.slots[feats]
-        tag_new = torch.where(cand_src >= 0, -(cand_src + 1), torch.full_like(cand_src, -1))
+        tag_new = torch.where(cand_src >= 0, -(cand_src + 2), torch.full_like(cand_src, -1))
         all_v = torch.cat([self.values[feats], cand_v], dim=1)
         all_i = torch.cat([self.ids[feats], cand_i], dim=1)
-        all_t = torch.cat([old_s, tag_new], dim=1)
-        is_new = torch.cat([torch.zeros_like(old_s, dtype=torch.bool), cand_src >= 0], dim=1)
-        pick = _lexsort_desc(all_v, all_i)[:, : self.n]
+        pick = _rank_order(all_v, all_i)[:, : self.n]
+        tags = torch.cat([old_s, tag_new], dim=1).gather(1, pick)
         self.values[feats], self.ids[feats] = all_v.gather(1, pick), all_i.gather(1, pick)
-        slots, new = all_t.gather(1, pick), is_new.gather(1, pick)
-        self.slots[feats] = torch.where(new, torch.full_like(slots, -1), slots)  # frees dropped rows
-        self.slots[feats] = self._store_new(slots, new, table)
+        # Reference counts: the old slots of these features let go, the ones still picked hold
+        # again; a row at zero is free for this batch's new embeddings.
+        self._count(old_s, -1)
+        self._count(tags, 1)
+        self.slots[feats] = self._store_new(tags, table)
 
-    def _store_new(self, slots: torch.Tensor, new: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-        """Copy newly selected embeddings into free store rows; return the rows' slot matrix."""
-        src = -slots[new] - 1
-        uniq, inverse = torch.unique(src, return_inverse=True)
-        used = torch.zeros(self.store.shape[0], dtype=torch.bool)
-        used[self.slots[self.slots >= 0]] = True
-        free = torch.nonzero(~used).flatten()
+    def _count(self, slots: torch.Tensor, step: int) -> None:
+        held = slots[slots >= 0]
+        self.refs.index_add_(0, held, torch.full_like(held, step, dtype=torch.int32))
+
+    def _store_new(self, tags: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """Copy newly picked embeddings (tags <= -2) into free store rows; return the slots."""
+        new = tags <= -2
+        uniq, inverse = torch.unique(-tags[new] - 2, return_inverse=True)
+        if uniq.numel() == 0:
+            return tags
+        free = torch.nonzero(self.refs == 0).flatten()
         if free.numel() < uniq.numel():
-            grow = max(uniq.numel() - free.numel(), self.store.shape[0])  # amortised doubling
-            start = self.store.shape[0]
-            self.store = torch.cat([self.store, torch.zeros(grow, self.dim, dtype=torch.float32)])
-            free = torch.cat([free, torch.arange(start, start + grow)])
+            free = torch.cat([free, self._grow(uniq.numel() - free.numel())])
         target = free[: uniq.numel()]
-        if uniq.numel():
-            self.store[target] = table[uniq].to(torch.float32)
-        out = slots.clone()
+        self.store[target] = table[uniq].to(torch.float32)
+        self.refs.index_add_(0, target[inverse], torch.ones_like(inverse, dtype=torch.int32))
+        out = tags.clone()
         out[new] = target[inverse]
         return out
+
+    def _grow(self, need: int) -> torch.Tensor:
+        """Add at least `need` store rows (amortised doubling, never past F * n rows, which the
+        slots can never all use); return the new rows' indices."""
+        start = self.store.shape[0]
+        add = max(need, min(start, self.n_features * self.n - start))
+        store = torch.empty(start + add, self.dim, dtype=torch.float32)  # one copy, no zero-filled part
+        store[:start] = self.store
+        self.store = store
+        self.refs = torch.cat([self.refs, torch.zeros(add, dtype=torch.int32)])
+        return torch.arange(start, start + add)
 
     # ---- state -----------------------------------------------------------------------
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -125,6 +172,8 @@ class TopNAccumulator:
                                      f"{tuple(sd['values'].shape)}; expected ({self.n_features}, {self.n}).")
         self.values, self.ids = sd["values"].float().clone(), sd["ids"].long().clone()
         self.slots, self.store = sd["slots"].long().clone(), sd["store"].float().clone()
+        held = self.slots[self.slots >= 0]
+        self.refs = torch.bincount(held, minlength=self.store.shape[0]).to(torch.int32)
 
     # ---- results -----------------------------------------------------------------------
     def counts(self) -> torch.Tensor:
