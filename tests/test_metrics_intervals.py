@@ -17,7 +17,12 @@ from interpbench.metrics.bootstrap import bca_interval, mean_jackknife, resample
 from interpbench.metrics.clarity import pairwise_cosine_from_sums
 from interpbench.metrics.ground_truth import ground_truth
 from interpbench.metrics.inputs import to_entries, unit_rows
-from interpbench.metrics.intervals import IntervalInputs, metric_intervals, weighted_pairwise_cosine
+from interpbench.metrics.intervals import (
+    FeatureChunks,
+    IntervalInputs,
+    metric_intervals,
+    weighted_pairwise_cosine,
+)
 from interpbench.metrics.label_correlation import label_correlation
 from interpbench.metrics.suite import SuiteConfig
 from interpbench.metrics.zeroshot import (
@@ -132,15 +137,13 @@ def test_clarity_replicates_keep_rare_features_and_center_on_the_point():
 
 def test_label_correlation_matches_the_one_call_metric_on_resampled_rows():
     acts, judge = _data()
-    text = np.roll(acts, 1, axis=1) * 0.7 + acts * 0.3
     labels = np.random.default_rng(2).normal(size=(acts.shape[1], judge.shape[1]))
     labels[1] = np.nan  # unlabelled feature
     labels[4] = 3.0 * labels[3]  # two features, one word (the intervals score each word once)
     route = labels[[2, 2, 0, 5, 5, 0]]  # a second labelling route, every word shared
     route[3] = 0.0  # unlabelled (all zeros)
     cfg = SuiteConfig()
-    got = metric_intervals(_inputs(acts, judge, text_features=to_entries(text, "t", acts.shape[1]),
-                                   label_text_judge=labels, label_routes={"decoder": route}), cfg, B, SEED)
+    got = metric_intervals(_inputs(acts, judge, label_text_judge=labels, label_routes={"decoder": route}), cfg, B, SEED)
     idx, fidx = resample_indices(len(acts), B, SEED), resample_indices(acts.shape[1], B, SEED + 1)
     for key, lab in (("label_corr_mean", labels), ("label_corr_mean@decoder", route)):
         corr = [np.nanmean(label_correlation(acts[i], judge[i], lab).per_feature[f])
@@ -243,3 +246,33 @@ def test_frequency_matched_clarity_scores_each_feature_on_its_top_n_images():
     m, _ = s.finalize()
     assert m["clarity_matched"] == pytest.approx(np.mean(list(point.values())), abs=1e-6)
     assert m["clarity_matched_n"] == len(tops)
+
+
+def test_chunked_features_give_the_intervals_of_all_rows_at_once():
+    """evaluate streams the activation cache a chunk at a time (FeatureChunks); every interval
+    must equal the one computed from all rows in one Entries."""
+    acts, judge = _data(seed=8, n=90, f=7)
+    rng = np.random.default_rng(9)
+    concepts = (rng.random((len(acts), 3)) < 0.4).astype(np.float32)
+    concepts[:, 0] = (acts[:, 2] > 0.3).astype(np.float32)
+    labels = rng.normal(size=(acts.shape[1], judge.shape[1]))
+    labels[5] = labels[2]
+    kw = dict(concepts=concepts, concept_names=["color:red", "shape:circle", "size:big"],
+              top_words=["red", "red", "circle", None, "big", "red", "circle"], label_text_judge=labels,
+              label_routes={"images": labels[::-1].copy()})
+    cfg = SuiteConfig(gt_threshold=0.6, top_n=4)
+    whole = metric_intervals(_inputs(acts, judge, **kw), cfg, B, SEED)
+    bounds = [0, 17, 40, 41, 90]  # uneven chunks, one of a single row
+
+    def read():
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            yield lo, to_entries(acts[lo:hi], "f", acts.shape[1])
+
+    chunked = IntervalInputs(features=FeatureChunks(len(acts), acts.shape[1], read),
+                             judge_unit=unit_rows(torch.as_tensor(judge, dtype=torch.float64), "j"), **kw)
+    got = metric_intervals(chunked, cfg, B, SEED)
+    assert set(got) == set(whole) and {"clarity_matched", "label_corr_mean@images", "gt_coverage"} <= set(got)
+    for key in whole:
+        assert got[key]["lo"] == pytest.approx(whole[key]["lo"], abs=1e-9), key
+        assert got[key]["hi"] == pytest.approx(whole[key]["hi"], abs=1e-9), key
+        assert got[key]["replicates"] == pytest.approx(whole[key]["replicates"], abs=2e-6, nan_ok=True), key

@@ -310,13 +310,10 @@ def _interval_inputs(rep, source, cache, judge, labels, text_feats, cfg, setting
     """Every array the intervals read, one row per image, from the cache and earlier steps."""
     import numpy as np
 
-    from interpbench.metrics.inputs import to_entries
     from interpbench.metrics.intervals import IntervalInputs
     from interpbench.metrics.label_correlation import label_text_from_vocab
 
-    inputs = IntervalInputs(features=_all_entries(cache, rep.n_features, cfg.nonnegative), judge_unit=_unit(judge))
-    if text_feats is not None:
-        inputs.text_features = to_entries(text_feats.to_torch(), "text_features", rep.n_features, cfg.nonnegative)
+    inputs = IntervalInputs(features=_feature_chunks(cache, rep.n_features, cfg.nonnegative), judge_unit=_unit(judge))
     words = labels["words"] if labels else (next(iter(routes.values()))["words"] if routes else None)
     vjudge = vocab_judge(words, settings, ctx, source)  # read back from the text cache
     if vjudge is not None:
@@ -355,6 +352,23 @@ def _unit(judge):
     from interpbench.metrics.inputs import to_matrix, unit_rows
 
     return unit_rows(to_matrix(judge, "judge"), "judge")
+
+
+def _feature_chunks(cache, n_features: int, nonnegative: bool):
+    """The intervals' view of the activations: one process streams the cache a chunk at a time
+    (metrics.intervals.FeatureChunks); a distributed run gathers every rank's sparse entries
+    instead (`_all_entries`), since the ranks' caches need not share a disk."""
+    from interpbench.metrics.inputs import to_entries
+    from interpbench.metrics.intervals import FeatureChunks
+
+    if current_shard().world > 1:
+        return _all_entries(cache, n_features, nonnegative)
+
+    def read():
+        for feats, t in iter_image_chunks(cache, n_features, sparse=True):
+            yield int(t["index"][0]), to_entries(feats, "features", n_features, nonnegative)
+
+    return FeatureChunks(cache.n_items, n_features, read)
 
 
 def _all_entries(cache, n_features: int, nonnegative: bool):

@@ -25,7 +25,7 @@ Ground truth: each concept keeps its full-sample best feature in every replicate
 
 from __future__ import annotations
 
-import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,9 +33,11 @@ import scipy.sparse as sp
 import torch
 
 from .bootstrap import DEFAULT_B, bca_interval, interval_record, mean_jackknife, resample_indices
-from .ground_truth import GroundTruthResult, exact_auroc, label_accuracy, result_from_auroc, sparse_auroc
+from .ground_truth import GroundTruthAccumulator, GroundTruthResult, exact_auroc, label_accuracy
+from .inputs import Entries
 from .label_correlation import labelled_rows, pearson_from_sums
 from .reconstruction import per_sample_ratios
+from .topn import TopNAccumulator
 
 IMAGES, FEATURES, PAIRS = "bootstrap-images", "bootstrap-features", "bootstrap-pairs"
 TWO_LEVEL = "bootstrap-images+features"
@@ -43,12 +45,31 @@ TWO_LEVEL_CONCEPTS = "bootstrap-images+concepts"
 
 
 @dataclass
+class FeatureChunks:
+    """The N x F activations, read chunk by chunk: `read()` yields (first row, Entries of that
+    chunk's rows numbered from 0); chunks come in row order and cover every row once. Every
+    interval is a sum over images of per-image terms, or a per-feature value built from such
+    sums, so nothing of size N x F is ever held, not even sparse (the activation cache is the
+    store)."""
+
+    n_rows: int
+    n_cols: int
+    read: Callable[[], Iterator[tuple[int, Entries]]]
+
+
+def as_chunks(features) -> FeatureChunks:
+    """FeatureChunks as they are, or one Entries of all N rows as a single chunk."""
+    if isinstance(features, FeatureChunks):
+        return features
+    return FeatureChunks(features.n_rows, features.n_cols, lambda: iter([(0, features)]))
+
+
+@dataclass
 class IntervalInputs:
     """Everything the intervals need, one row per evaluation image (row i = image i)."""
 
-    features: object  # Entries of all N images (metrics.inputs.Entries)
+    features: object  # FeatureChunks, or Entries of all N images (metrics.inputs.Entries)
     judge_unit: torch.Tensor  # [N, d] unit judge embeddings (float64)
-    text_features: object | None = None  # Entries of each image's caption features, or None
     label_text_judge: np.ndarray | None = None  # [F, d] judge text embedding of each label (NaN: none)
     concepts: np.ndarray | None = None  # [N, C] 0/1
     concept_names: list[str] | None = None
@@ -70,17 +91,18 @@ def metric_intervals(inputs: IntervalInputs, cfg, b: int = DEFAULT_B, seed: int 
     Row 0 of every resample is the identity (each image, feature and concept once), so each
     statistic's first value is its point estimate, computed by the same code as its
     replicates: the BCa interval's bias correction compares the replicates with it."""
-    n = inputs.features.n_rows
-    idx = torch.from_numpy(_with_identity(resample_indices(n, b, seed)))
-    fidx = _with_identity(resample_indices(inputs.features.n_cols, b, seed + 1)) if inputs.features.n_cols else None
-    weights = np.stack([np.bincount(i, minlength=n) for i in idx.numpy()]).astype(np.float64)  # [b + 1, N]
+    chunks = as_chunks(inputs.features)
+    n = chunks.n_rows
+    idx = _with_identity(resample_indices(n, b, seed))
+    fidx = _with_identity(resample_indices(chunks.n_cols, b, seed + 1)) if chunks.n_cols else None
+    weights = np.stack([np.bincount(i, minlength=n) for i in idx]).astype(np.float64)  # [b + 1, N]
     stats: dict[str, tuple] = {}  # key -> (point + replicates, method[, jackknife values])
-    _clarity_family(inputs, cfg, idx, fidx, weights, stats)
+    _clarity_family(inputs, chunks, cfg, fidx, weights, stats)
     if inputs.label_text_judge is not None or inputs.label_routes:
-        _label_correlation(inputs, fidx, weights, stats)
+        _label_correlation(inputs, chunks, fidx, weights, stats)
     # the multimodality metrics' intervals come from MetricSuite.extras() (over features and pairs)
     if inputs.concepts is not None and inputs.concept_names is not None:
-        _ground_truth(inputs, cfg, idx, stats, seed)
+        _ground_truth(inputs, chunks, cfg, idx, stats, seed)
     if inputs.sae_input is not None:
         _reconstruction(inputs, weights, stats)
     if inputs.zeroshot:
@@ -124,17 +146,27 @@ def weighted_pairwise_cosine(sums: torch.Tensor, n: torch.Tensor, q: torch.Tenso
     return out
 
 
-def _clarity_family(inputs, cfg, idx, fidx, weights, stats) -> None:
-    e, emb = inputs.features, inputs.judge_unit
-    above = e.vals > cfg.tau
-    rows, cols = e.rows[above], e.cols[above]
-    per_image = torch.bincount(rows, minlength=e.n_rows).double().numpy()
-    emb32 = emb.float()
-    mask = sp.csr_matrix((np.ones(int(above.sum())), (cols.numpy(), rows.numpy())), shape=(e.n_cols, e.n_rows))
-    top = _top_n_mask(rows.numpy(), cols.numpy(), e.vals[above].numpy(), e.n_rows, e.n_cols, cfg.top_n)
-    for key, members in (("clarity", mask), ("clarity_matched", top)):
-        values, jack = _clarity_replicates(members, emb32, fidx, cfg)
-        stats[key] = (values, FEATURES, jack)
+def _clarity_family(inputs, chunks, cfg, fidx, weights, stats) -> None:
+    """Clarity, Clarity@n, the Clarity baseline, L0 and Active F%, in one pass over the chunks:
+    per image its count of active features, per feature its count and the sum of its images'
+    unit judge embeddings (float32 terms, as the suite's RowSums), and its top-n images."""
+    emb = inputs.judge_unit
+    emb32, d = emb.float(), emb.shape[1]
+    per_image, count = np.zeros(chunks.n_rows), np.zeros(chunks.n_cols)
+    sums = torch.zeros(chunks.n_cols, d, dtype=torch.float64)
+    top = TopNAccumulator(chunks.n_cols, cfg.top_n, d, cfg.tau)
+    for start, e in chunks.read():
+        ids = torch.arange(start, start + e.n_rows)
+        keep = e.select(e.above(cfg.tau))
+        per_image[start:start + e.n_rows] = np.bincount(keep.rows.numpy(), minlength=e.n_rows)
+        count += np.bincount(keep.cols.numpy(), minlength=chunks.n_cols)
+        sums.index_add_(0, keep.cols, emb32[keep.rows + start].double())
+        top.update(e, ids, emb32[start:start + e.n_rows])
+    n_top = top.counts().double()
+    for key, per in (("clarity", _per_feature_clarity(sums, torch.from_numpy(count), max(cfg.n_min, 2))),
+                     ("clarity_matched", _per_feature_clarity(top.sums().double(), n_top, cfg.top_n))):
+        values = [_feature_mean(per, f) for f in fidx] if fidx is not None else [_feature_mean(per, None)]
+        stats[key] = (values, FEATURES, mean_jackknife(per[np.isfinite(per)]))
     w = torch.from_numpy(weights)
     base = weighted_pairwise_cosine(w @ emb, w.sum(dim=1), (w * w).sum(dim=1))
     stats["clarity_baseline"] = (base.numpy(), IMAGES)
@@ -143,82 +175,61 @@ def _clarity_family(inputs, cfg, idx, fidx, weights, stats) -> None:
     # on its count, and resampled images drop rare features (P(image left out) ~ 0.37), so an
     # image bootstrap would sit below the point value (measured: 80.5% -> [65, 75] for shapes:sae).
     if fidx is not None:
-        active = torch.bincount(cols, minlength=e.n_cols).numpy() >= cfg.n_min
+        active = count >= cfg.n_min
         stats["active_features_pct"] = (100.0 * active[fidx].mean(axis=1), FEATURES, mean_jackknife(100.0 * active))
 
 
-def _top_n_mask(rows, cols, vals, n_rows: int, n_cols: int, n: int) -> sp.csr_matrix:
-    """[F, N] 0/1 membership of each feature's n most activating images (above tau), only for
-    features with at least n of them: the order of metrics.topn (value descending, then
-    smaller image id first)."""
-    order = np.lexsort((rows, -vals.astype(np.float64), cols))
-    c, r = cols[order], rows[order]
-    count = np.bincount(c, minlength=n_cols)
-    start = np.concatenate([[0], np.cumsum(count)[:-1]])
-    rank = np.arange(len(c)) - start[c]
-    keep = (rank < n) & (count[c] >= n)
-    return sp.csr_matrix((np.ones(int(keep.sum())), (c[keep], r[keep])), shape=(n_cols, n_rows))
+def _per_feature_clarity(sums: torch.Tensor, n: torch.Tensor, n_min: int) -> np.ndarray:
+    """[F] Clarity of each feature from the sum of its images' unit embeddings and their number
+    (Eq. 2), NaN below n_min images.
+
+    The intervals resample the features, not the images: each feature's Clarity is a mean
+    over its own images, so its value already carries their sampling noise, and the mean over
+    features is a two-stage sample whose first stage alone gives the variance (Davison &
+    Hinkley 1997, sec. 3.8). Resampling the images as well counted that noise twice (measured
+    coverage 1.000 instead of 0.95, benchmarks/interval_coverage.py)."""
+    per = weighted_pairwise_cosine(sums, n, n).numpy()
+    per[n.numpy() < n_min] = np.nan
+    return per
 
 
-def _clarity_replicates(mask: sp.csr_matrix, emb32, fidx, cfg) -> tuple[list[float], np.ndarray]:
-    """Mean Clarity over the images of `mask` [F, N] for each resample of the features (row 0:
-    the identity, the point), and the jackknife values of that mean.
-
-    The features are resampled, the images are not: each feature's Clarity is a mean over its
-    own images, so its value already carries their sampling noise, and the mean over features
-    is a two-stage sample whose first stage alone gives the variance (Davison & Hinkley 1997,
-    sec. 3.8). Resampling the images as well counted that noise twice (measured coverage 1.000
-    instead of 0.95, benchmarks/interval_coverage.py)."""
-    n = np.asarray(mask.sum(axis=1)).ravel()
-    sums = (_torch_csr(mask) @ emb32).double()  # float32 products, as RowSums per batch
-    per = weighted_pairwise_cosine(sums, torch.from_numpy(n), torch.from_numpy(n)).numpy()
-    per[n < max(cfg.n_min, 2)] = np.nan
-    values = [_feature_mean(per, f) for f in fidx] if fidx is not None else [_feature_mean(per, None)]
-    return values, mean_jackknife(per[np.isfinite(per)])
-
-
-def _csr(e) -> sp.csr_matrix:
-    return sp.csr_matrix((e.vals.double().numpy(), (e.rows.numpy(), e.cols.numpy())), shape=(e.n_rows, e.n_cols))
-
-
-def _torch_csr(m: sp.csr_matrix) -> torch.Tensor:
-    """A float32 torch CSR copy of a scipy CSR matrix (torch's CSR x dense product is the fast one)."""
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used here is stable
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(torch.from_numpy(m.indptr).long(), torch.from_numpy(m.indices).long(),
-                                       torch.from_numpy(m.data).float(), m.shape)
-
-
-def _label_correlation(inputs, fidx, weights, stats) -> None:
+def _label_correlation(inputs, chunks, fidx, weights, stats) -> None:
     """Per replicate, each feature's Pearson r from weighted sums over the images (the sums
     LabelCorrelationAccumulator keeps, with each image counted as often as it is drawn), for
-    all replicates at once: the per-feature sums of a, a^2 and a s are row sums of sparse
-    [F, N] matrices against the [N, b + 1] weights (`_row_sums`), and the similarity
-    s_uj = e_j . t_u is needed only for the distinct label words u (over all images, a block
-    at a time) and at the active entries, so no [N, F] or per-replicate [F, d] array is built."""
+    all replicates at once and a chunk of images at a time: the per-feature sums of a, a^2
+    and a s (one per labelling) are sparse [F, chunk] x [chunk, b + 1] products, and the
+    similarity s_uj = e_j . t_u is needed only for the distinct label words u (over all
+    images) and at the active entries, so no [N, F] or per-replicate [F, d] array is built."""
     # the same judge rows the suite used: unit embeddings, or raw concept vectors ("dot" similarity)
-    e, emb = inputs.features, inputs.judge_unit if inputs.label_judge is None else inputs.label_judge
-    em, at = emb.double().numpy(), _csr(e).T.tocsr()  # [N, d], [F, N]
-    at.sort_indices()
-    wt = weights.T  # [N, b + 1]
+    emb = inputs.judge_unit if inputs.label_judge is None else inputs.label_judge
+    em = emb.double().numpy()
     sets = ({"label_corr_mean": inputs.label_text_judge} if inputs.label_text_judge is not None else {}) | {
         f"label_corr_mean@{r}": t for r, t in inputs.label_routes.items()}
-    words = {key: _label_words(np.asarray(text, dtype=np.float64)) for key, text in sets.items()}
-    feature = np.repeat(np.arange(at.shape[0]), np.diff(at.indptr))  # each entry's feature
-    channels = [at.data, at.data * at.data] + [at.data * _entry_similarity(em, at.indices, feature, *w)
-                                               for w in words.values()]
-    sa, sa2, *sas = _row_sums(at.indptr, at.indices, channels, wt)
+    words = [_label_words(np.asarray(text, dtype=np.float64)) for text in sets.values()]
+    cols = weights.shape[0]
+    sums = [np.zeros((chunks.n_cols, cols)) for _ in range(2 + len(words))]  # a, a^2, then a s per set
+    sim_sums = [(np.zeros((len(u), cols)), np.zeros((len(u), cols))) for _, u in words]  # s, s^2 per word
+    for start, e in chunks.read():
+        wt = np.ascontiguousarray(weights[:, start:start + e.n_rows].T)  # [chunk, b + 1]: fits in cache
+        rows, feats, a = e.rows.numpy(), e.cols.numpy(), e.vals.double().numpy()
+        image = em[start:start + e.n_rows]
+        data = [a, a * a] + [a * _entry_similarity(image, rows, feats, *w) for w in words]
+        for total, d in zip(sums, data, strict=True):
+            total += sp.csr_matrix((d, (feats, rows)), shape=(chunks.n_cols, e.n_rows)) @ wt
+        for (ss, ss2), (_, unit) in zip(sim_sums, words, strict=True):
+            sim = image @ unit.T  # [chunk, U]
+            ss += sim.T @ wt
+            ss2 += (sim * sim).T @ wt
     n = torch.from_numpy(weights.sum(axis=1))[None, :]
-    for (key, (word_of, unit)), sas_k in zip(words.items(), sas, strict=True):
-        per = np.full((at.shape[0], wt.shape[1]), np.nan)
+    for key, (word_of, _), sas, (ss, ss2) in zip(sets, words, sums[2:], sim_sums, strict=True):
+        per = np.full((chunks.n_cols, cols), np.nan)
         rows = np.flatnonzero(word_of >= 0)
-        ss, ss2 = _similarity_sums(em, unit, wt)  # [U, b + 1]
         for start in range(0, len(rows), 4096):  # [4096, b + 1] temporaries, not [F, b + 1] ones
             f = rows[start:start + 4096]
             per[f] = pearson_from_sums(n, *(torch.from_numpy(x) for x in (
-                sa[f], sa2[f], ss[word_of[f]], ss2[word_of[f]], sas_k[f]))).numpy()
+                sums[0][f], sums[1][f], ss[word_of[f]], ss2[word_of[f]], sas[f]))).numpy()
         stats[key] = ([_feature_mean(per[:, r], fidx[r] if fidx is not None else None)
-                       for r in range(per.shape[1])], TWO_LEVEL)
+                       for r in range(cols)], TWO_LEVEL)
 
 
 def _label_words(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -233,49 +244,18 @@ def _label_words(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return word_of, unit / np.linalg.norm(unit, axis=1, keepdims=True)
 
 
-def _entry_similarity(em, image, feature, word_of, unit, block: int = 1 << 23) -> np.ndarray:
-    """s_u(i)j = e_j . t_u(i) at each active entry (image j, feature i); 0 for unlabelled features."""
-    out = np.zeros(len(image))
-    ok = np.flatnonzero(word_of[feature] >= 0)
-    step = max(1, block // em.shape[1])
+def _entry_similarity(image, rows, feats, word_of, unit, block: int = 1 << 23) -> np.ndarray:
+    """s_u(i)j = e_j . t_u(i) at each active entry (image row j, feature i); 0 for unlabelled features."""
+    out = np.zeros(len(rows))
+    ok = np.flatnonzero(word_of[feats] >= 0)
+    step = max(1, block // image.shape[1])
     for start in range(0, len(ok), step):
         k = ok[start:start + step]
-        out[k] = np.einsum("ij,ij->i", em[image[k]], unit[word_of[feature[k]]])
+        out[k] = np.einsum("ij,ij->i", image[rows[k]], unit[word_of[feats[k]]])
     return out
 
 
-def _similarity_sums(em, unit, wt, block: int = 1 << 23) -> tuple[np.ndarray, np.ndarray]:
-    """[U, b + 1] weighted sums over all images of s_uj and s_uj^2, a [N, step] block of words at a time."""
-    ss, ss2 = np.empty((len(unit), wt.shape[1])), np.empty((len(unit), wt.shape[1]))
-    step = max(1, block // max(1, em.shape[0]))
-    for start in range(0, len(unit), step):
-        sim = em @ unit[start:start + step].T
-        ss[start:start + step], ss2[start:start + step] = sim.T @ wt, (sim * sim).T @ wt
-    return ss, ss2
-
-
-def _row_sums(indptr, indices, channels, wt, block: int = 1 << 22) -> list[np.ndarray]:
-    """sum_j data[ij] wt[j] for every row i of CSR matrices that share one pattern (indptr,
-    indices) and differ in their data (`channels`): [F, b + 1] each. The weights of a block of
-    entries are gathered once, in entry order, and every channel reads them sequentially: one
-    scattered read of wt for all channels instead of one per product (the gather is what a
-    plain sparse x dense product pays for)."""
-    n_rows, step = len(indptr) - 1, max(1, block // wt.shape[1])
-    out = [np.zeros((n_rows, wt.shape[1])) for _ in channels]
-    start = 0
-    while start < n_rows:
-        end = max(start + 1, int(np.searchsorted(indptr, indptr[start] + step, side="right")) - 1)
-        end = min(end, n_rows)
-        e0, e1 = indptr[start], indptr[end]
-        gathered = wt[indices[e0:e1]]  # [entries, b + 1], contiguous
-        ptr = indptr[start:end + 1] - e0
-        for o, data in zip(out, channels, strict=True):
-            o[start:end] = sp.csr_matrix((data[e0:e1], np.arange(e1 - e0), ptr), shape=(end - start, e1 - e0)) @ gathered
-        start = end
-    return out
-
-
-def _ground_truth(inputs, cfg, idx, stats, seed: int) -> None:
+def _ground_truth(inputs, chunks, cfg, idx, stats, seed: int) -> None:
     """Two levels, images then concepts. Each concept keeps its full-sample best feature (as
     the point does); a replicate recomputes that feature's AUROC on the resampled images and
     averages over a resample of the concepts (seed + 2). Re-searching the best feature in
@@ -283,13 +263,17 @@ def _ground_truth(inputs, cfg, idx, stats, seed: int) -> None:
     concepts moves in steps of 1/29, so an image bootstrap alone put the point at an end of
     the interval for every shipped model. Only the [N, C] columns of the best features are
     ever dense."""
-    e, concepts = inputs.features, np.asarray(inputs.concepts)
-    full = result_from_auroc(sparse_auroc(e, concepts), cfg.gt_threshold, e.n_cols, e.n_rows)
+    concepts = np.asarray(inputs.concepts)
+    gt = GroundTruthAccumulator(chunks.n_cols, list(inputs.concept_names), max_images=max(chunks.n_rows, 1))
+    for start, e in chunks.read():  # exact AUROC needs every value: the accumulator keeps the entries
+        gt.update(e, concepts[start:start + e.n_rows])
+    full = gt.result(cfg.gt_threshold)
+    del gt
     defined = full.best_feature >= 0
     if not defined.any():
         return
     best = full.best_feature[defined]
-    cols = _dense_columns(e, best)  # [N, C_defined]
+    cols = _dense_columns(chunks, best)  # [N, C_defined]
     names = [n for n, d in zip(inputs.concept_names, defined, strict=True) if d]
     route_words = ({"gt_label_accuracy": inputs.top_words} if inputs.top_words is not None else {}) | {
         f"gt_label_accuracy@{r}": w for r, w in inputs.route_top_words.items()}
@@ -297,7 +281,7 @@ def _ground_truth(inputs, cfg, idx, stats, seed: int) -> None:
             for key, top in route_words.items()}  # per labelling route: does the best feature's word name it
     cidx = _with_identity(resample_indices(int(defined.sum()), len(idx) - 1, seed + 2))
     cov, auc, acc = [], [], {key: [] for key in hits}
-    for r, i in enumerate(idx.numpy()):
+    for r, i in enumerate(idx):
         a = np.diagonal(exact_auroc(cols[i], concepts[i][:, defined]))  # each concept's own feature
         c = cidx[r][np.isfinite(a[cidx[r]])]
         covered = a[c] >= cfg.gt_threshold
@@ -316,14 +300,16 @@ def _names_concept(word, concept_name, synonyms) -> bool:
     return bool(label_accuracy(one, [concept_name], [word], synonyms, threshold=0.0))
 
 
-def _dense_columns(e, cols: np.ndarray) -> np.ndarray:
+def _dense_columns(chunks, cols: np.ndarray) -> np.ndarray:
     """[N, len(cols)] float32 dense copy of the chosen columns only (a column may repeat)."""
-    out = np.zeros((e.n_rows, len(cols)), dtype=np.float32)
-    keep = torch.isin(e.cols, torch.from_numpy(np.unique(cols)))
-    rows, c, v = e.rows[keep].numpy(), e.cols[keep].numpy(), e.vals[keep].numpy()
-    for j, f in enumerate(cols):
-        m = c == f
-        out[rows[m], j] = v[m]
+    out = np.zeros((chunks.n_rows, len(cols)), dtype=np.float32)
+    wanted = torch.from_numpy(np.unique(cols))
+    for start, e in chunks.read():
+        keep = torch.isin(e.cols, wanted)
+        rows, c, v = e.rows[keep].numpy() + start, e.cols[keep].numpy(), e.vals[keep].numpy()
+        for j, f in enumerate(cols):
+            m = c == f
+            out[rows[m], j] = v[m]
     return out
 
 
