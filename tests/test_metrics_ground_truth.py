@@ -78,6 +78,9 @@ def test_sparse_auroc_equals_dense_ranks_with_ties_and_negatives():
     for c in range(2):
         np.testing.assert_allclose(got[c], [roc_auc_score(concepts[:, c], acts[:, f]) for f in range(9)], atol=1e-12)
     assert np.isnan(got[2]).all()
+    # ranked in blocks of columns (as at scale): the same numbers
+    blocked = sparse_auroc(to_entries(acts, "f", 9, nonnegative=False), concepts, block=7)
+    np.testing.assert_array_equal(blocked, got)
 
 
 def test_state_round_trip_keeps_sparse_entries():

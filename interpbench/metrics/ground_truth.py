@@ -61,8 +61,9 @@ class GroundTruthAccumulator:
                               f"{self.max_images} (exact AUROC keeps all activations in memory). Raise "
                               "SuiteConfig.gt_max_images or evaluate ground truth on fewer images.")
         nz = entries.vals != 0
-        self._parts.append(Entries(entries.rows[nz] + self._n, entries.cols[nz], entries.vals[nz].float(),
-                                   entries.n_rows, self.n_features))
+        # int32 ids (12 bytes per kept activation, not 20): these entries grow with N
+        self._parts.append(Entries((entries.rows[nz] + self._n).int(), entries.cols[nz].int(),
+                                   entries.vals[nz].float(), entries.n_rows, self.n_features))
         self._concepts.append(c.to(torch.int8))
         self._n += entries.n_rows
 
@@ -84,7 +85,7 @@ class GroundTruthAccumulator:
             raise ShapeMismatchError("GroundTruthAccumulator.load_state_dict: state has other feature or "
                                      "concept count, or an older layout; run the evaluation again.")
         n = sd["concepts"].shape[0]
-        self._parts = [Entries(sd["rows"].clone(), sd["cols"].clone(), sd["vals"].float().clone(), n, self.n_features)]
+        self._parts = [Entries(sd["rows"].int(), sd["cols"].int(), sd["vals"].float().clone(), n, self.n_features)]
         self._concepts, self._n = [sd["concepts"].to(torch.int8).clone()], n
 
     def _stacked(self) -> tuple[Entries, torch.Tensor]:
@@ -124,22 +125,35 @@ def result_from_auroc(auroc: np.ndarray, threshold: float, n_features: int, n_im
     )
 
 
-def sparse_auroc(e: Entries, concepts: np.ndarray) -> np.ndarray:
+def sparse_auroc(e: Entries, concepts: np.ndarray, block: int = 1 << 21) -> np.ndarray:
     """[C, F] exact AUROC (average ranks, as `exact_auroc`) from the non-zero entries of an
     [N, F] matrix. In column f with z zeros and m negative entries, every zero has rank
     m + (z + 1) / 2 and a non-zero entry its average rank among the column's entries, plus z
-    when it is positive; the positives' rank sum is then two sparse products."""
+    when it is positive; the positives' rank sum is then two sparse products. Columns are
+    independent, so they are ranked in blocks of about `block` entries: the sort's
+    temporaries (~80 bytes per entry) stay bounded however many images there are."""
     n, f = e.n_rows, e.n_cols
     pos = concepts.astype(np.float64)
     n_pos = pos.sum(axis=0)
-    n_neg = n - n_pos
     out = np.full((concepts.shape[1], f), np.nan)
-    ok = (n_pos > 0) & (n_neg > 0)
+    ok = (n_pos > 0) & (n - n_pos > 0)
     if not ok.any() or f == 0:
         return out
-    rows, cols, vals = e.rows.numpy(), e.cols.numpy(), e.vals.double().numpy()
-    keep = vals != 0
-    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    keep = (e.vals != 0).numpy()
+    by_col = sp.csc_matrix((e.vals.numpy()[keep], (e.rows.numpy()[keep], e.cols.numpy()[keep])), shape=(n, f))
+    start = 0
+    while start < f:  # columns [start, end) hold about `block` entries
+        end = max(start + 1, int(np.searchsorted(by_col.indptr, by_col.indptr[start] + block, side="right")) - 1)
+        end = min(end, f)
+        part = by_col[:, start:end].tocoo()
+        out[ok, start:end] = _block_auroc(part.row, part.col, part.data.astype(np.float64), n, end - start,
+                                          pos[:, ok], n_pos[ok])
+        start = end
+    return out
+
+
+def _block_auroc(rows, cols, vals, n: int, f: int, p_ok: np.ndarray, n_pos: np.ndarray) -> np.ndarray:
+    """[C_ok, f] AUROC of the f columns whose non-zero entries are (rows, cols, vals)."""
     order = np.lexsort((vals, cols))
     rows, cols, vals = rows[order], cols[order], vals[order]
     nnz = np.bincount(cols, minlength=f)
@@ -155,12 +169,10 @@ def sparse_auroc(e: Entries, concepts: np.ndarray) -> np.ndarray:
     zero_rank = negatives + (zeros + 1.0) / 2.0
     ranks = sp.csr_matrix((rank, (rows, cols)), shape=(n, f))
     present = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, f))
-    p_ok = pos[:, ok]
-    pos_nz = np.asarray((present.T @ p_ok).T)  # [C_ok, F] positives with a non-zero entry
-    r_pos = np.asarray((ranks.T @ p_ok).T) + zero_rank[None, :] * (n_pos[ok][:, None] - pos_nz)
-    p, q = n_pos[ok][:, None], n_neg[ok][:, None]
-    out[ok] = (r_pos - p * (p + 1) / 2) / (p * q)
-    return out
+    pos_nz = np.asarray((present.T @ p_ok).T)  # [C_ok, f] positives with a non-zero entry
+    r_pos = np.asarray((ranks.T @ p_ok).T) + zero_rank[None, :] * (n_pos[:, None] - pos_nz)
+    p, q = n_pos[:, None], (n - n_pos)[:, None]
+    return (r_pos - p * (p + 1) / 2) / (p * q)
 
 
 def exact_auroc(acts: np.ndarray, concepts: np.ndarray, chunk: int = 1024) -> np.ndarray:
