@@ -174,3 +174,12 @@ def test_blocked_redundancy_matches_full_matrix_for_any_chunk(chunk):
     _, per = redundancy_from_means(means, valid, chunk=chunk)
     np.testing.assert_allclose(per[ok], sims.max(axis=1), atol=1e-6)
     assert np.isnan(per[[4, 17]]).all()
+
+
+def test_redundancy_of_identical_directions_is_at_most_one():
+    """float32 dot products of unit rows can exceed 1 (here 1 + 1.2e-7); a cosine must not."""
+    from interpbench.metrics.semanticlens import redundancy_from_means
+
+    means = torch.tensor([[-0.7071, -0.7071], [-0.7071, -0.7071]])  # found by the suite's property test
+    mean, per = redundancy_from_means(means, torch.tensor([True, True]))
+    assert mean == 1.0 and (per == 1.0).all()

@@ -86,7 +86,7 @@ def redundancy_from_means(means: torch.Tensor, valid: torch.Tensor,
             torch.maximum(best[i:i + chunk], block.max(dim=1).values, out=best[i:i + chunk])
             if i != j:
                 torch.maximum(best[j:j + chunk], block.max(dim=0).values, out=best[j:j + chunk])
-    best = best.double()
+    best = best.double().clamp(-1.0, 1.0)  # float32 dot products of unit rows can reach 1 + 1e-7
     per[idx.numpy()] = best.numpy()
     return float(best.mean()), per
 
