@@ -25,6 +25,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from interpbench.ioutils import atomic_write_text, atomic_writer, remove_stale_tmp
+from interpbench.metrics.inputs import csr_tensor
 
 CACHE_VERSION = 1
 
@@ -106,7 +107,7 @@ class SparseRows:
         pos = torch.repeat_interleave(starts - torch.cumsum(counts, 0) + counts, counts) + torch.arange(int(counts.sum()))
         crow = torch.zeros(idx.numel() + 1, dtype=torch.int64)
         crow[1:] = torch.cumsum(counts, 0)
-        return csr_torch(crow, self.col[pos], self.val[pos], (idx.numel(), self.n_cols))
+        return csr_tensor(crow, self.col[pos], self.val[pos], (idx.numel(), self.n_cols))
 
     def sparse_blocks(self, size: int):
         """Sparse CSR blocks of <= size consecutive rows, in order."""
@@ -115,16 +116,7 @@ class SparseRows:
 
     def to_torch(self) -> torch.Tensor:
         """The same matrix as a torch sparse CSR tensor (what metrics.inputs.to_entries reads)."""
-        return csr_torch(self.row_ptr, self.col, self.val, self.shape)
-
-
-def csr_torch(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, shape) -> torch.Tensor:
-    """torch.sparse_csr_tensor without torch's "CSR support is in beta" notice (nothing to act on)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-        return torch.sparse_csr_tensor(crow.long(), col.long(), val, tuple(shape), check_invariants=False)
+        return csr_tensor(self.row_ptr, self.col, self.val, self.shape)
 
 
 def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -153,7 +145,7 @@ class Chunk:
     def sparse_features(self, n_features: int) -> torch.Tensor:
         """The chunk's [rows, n_features] activations as a torch sparse CSR tensor (no dense copy)."""
         t = self.tensors
-        return csr_torch(t["row_ptr"], t["col"], t["val"], (self.rows, n_features))
+        return csr_tensor(t["row_ptr"].long(), t["col"].long(), t["val"], (self.rows, n_features))
 
 
 class ChunkedCache:

@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from interpbench.errors import NumericalError, ShapeMismatchError
+from interpbench.errors import ShapeMismatchError
 
 from .bootstrap import DEFAULT_B, centred_interval, resample_indices
 from .inputs import check_rows, to_entries, to_matrix
@@ -86,16 +86,11 @@ class SelectivityAccumulator:
         self._units.append(u)
 
     def _labelled_cols(self, x, name: str) -> sp.csr_matrix:
-        """[B, L] float64 CSR of the labelled features' columns, checked for shape and finiteness."""
-        if isinstance(x, torch.Tensor) and x.layout != torch.strided:
+        """[B, L] CSR of the labelled features' columns, checked for shape and finiteness
+        (sparse inputs by to_entries, dense ones by to_matrix)."""
+        if sp.issparse(x) or (isinstance(x, torch.Tensor) and x.layout != torch.strided):
             e = to_entries(x, name, self.n_features, nonnegative=False)
-            x = sp.csr_matrix((e.vals.double().numpy(), (e.rows.numpy(), e.cols.numpy())), shape=(e.n_rows, e.n_cols))
-        if sp.issparse(x):
-            m = sp.csr_matrix(x, dtype=np.float64)
-            if m.ndim != 2 or m.shape[1] != self.n_features:
-                raise ShapeMismatchError(f"{name}: shape {m.shape}; expected [pairs, {self.n_features}].")
-            if not np.isfinite(m.data).all():
-                raise NumericalError(f"{name}: contains NaN or inf; expected finite activations.")
+            m = sp.csr_matrix((e.vals.double().numpy(), (e.rows.numpy(), e.cols.numpy())), shape=(e.n_rows, e.n_cols))
             return m[:, self.labelled]
         return sp.csr_matrix(to_matrix(x, name, self.n_features)[:, torch.from_numpy(self.labelled)].numpy())
 
