@@ -89,14 +89,17 @@ def main(argv=None) -> int:
 
     topn = TopNAccumulator(a.features, a.top_n, a.dim)
     stream = Clock()
+    emb_sum = torch.zeros(a.dim, dtype=torch.float64)  # the suite's mean image (ClarityAccumulator.sum_all)
     for start in range(0, a.images, a.batch):
         e, ids, emb = batch(min(a.batch, a.images - start), a.features, active, a.dim, g, start)
         with stream:
             topn.update(e, ids, emb)
+            emb_sum += emb.sum(dim=0)
     words = Clock()
-    with words:
-        sums, valid = topn.sums(), (topn.counts() >= 2).numpy()
-        labels = image_labels(sums, valid, vocab, k=a.k)
+    with words:  # as MetricSuite.image_labels: centred on the average image
+        counts = topn.counts()
+        sums, valid = topn.sums(), (counts >= 2).numpy()
+        labels = image_labels(sums, valid, vocab, k=a.k, counts=counts.numpy(), centre=(emb_sum / a.images).numpy())
     print(f"image route: {stream.wall + words.wall:.1f} s wall, {stream.cpu + words.cpu:.1f} s CPU "
           f"(streaming top-n {stream.wall:.1f} / {stream.cpu:.1f} s, words {words.wall:.1f} / {words.cpu:.1f} s); "
           f"{int(labels.labelled.sum()):,} features labelled")

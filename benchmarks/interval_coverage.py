@@ -19,7 +19,8 @@ Interval kinds (the `method` of each leaderboard interval):
   multiple (strength ~ U(0, 2)) of its word's judge similarity; truth = the population mean
   of the per-feature Pearson r (Monte Carlo).
 - bootstrap-images+concepts (GT coverage, GT AUROC mean): 29 concepts whose detector feature
-  has a population AUROC drawn from U(0.6, 1.0); truth = P(AUROC >= 0.9) = 0.25 and E[AUROC] = 0.8.
+  has a population AUROC drawn from U(0.6, 1.0); truth = P(AUROC >= 0.9) = 0.25 and E[AUROC] = 0.8;
+  the studentized interval over concepts the evaluation uses.
 
 Prints a markdown table (docs/metrics.md#interval-coverage keeps one).
 """
@@ -142,7 +143,7 @@ def gt_rows(n: int, c: int, sims: int, b: int, rng) -> list[tuple]:
         for k, t in truth.items():
             hits[k] += got[k]["lo"] <= t <= got[k]["hi"]
             widths[k].append(got[k]["hi"] - got[k]["lo"])
-    return [(f"{k}, images + concepts", "BC (used)", f"{n} img / {c} concepts", hits[k] / sims,
+    return [(f"{k}, images + concepts", "studentized (used)", f"{n} img / {c} concepts", hits[k] / sims,
              np.mean(widths[k]) / truth[k]) for k in truth]
 
 

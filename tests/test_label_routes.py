@@ -128,8 +128,8 @@ def test_image_route_matches_brute_force_over_every_image_and_word():
     for f in range(F):
         fired = [i for i in range(n) if acts[i, f] > cfg.tau]
         top = sorted(fired, key=lambda i: (-acts[i, f], i))[:top_n]
-        if len(top) >= cfg.n_min:
-            means[f] = unit[top].mean(axis=0)
+        if len(top) >= cfg.n_min:  # centred: minus the mean unit embedding of every image
+            means[f] = unit[top].mean(axis=0) - unit.mean(axis=0)
     np.testing.assert_array_equal(got, _brute_top_k(means, vocab, K))
     assert (got[0] == -1).all() and (got[:, 0] != 7).all()
 
@@ -185,3 +185,31 @@ def test_route_sidecars_hold_the_labels_the_record_points_to(evaluated):
     record, labels = evaluated
     path = record["_path"].replace(".json", ".labels.images.json")
     assert json.loads(open(path).read()).keys() == {str(f) for f in labels["images"]}
+
+
+def test_shuffled_labels_permute_the_labelled_features_only():
+    from interpbench.evaluation.label_routes import shuffled_labels
+    from interpbench.metrics.labels import FeatureLabels
+
+    ids = np.array([[3, 1], [-1, -1], [5, 2], [7, 0], [-1, -1], [9, 4]])
+    scores = np.arange(12, dtype=np.float32).reshape(6, 2)
+    scores[ids < 0] = np.nan
+    out = shuffled_labels(FeatureLabels(ids, scores, "images"), seed=4)
+    assert (out.word_ids[[1, 4]] == -1).all()  # unlabelled features stay unlabelled
+    lab = [0, 2, 3, 5]
+    perm = np.random.default_rng(4).permutation(lab)  # the documented seeded permutation
+    np.testing.assert_array_equal(out.word_ids[lab], ids[perm])
+    np.testing.assert_array_equal(out.scores[lab], scores[perm])
+    assert sorted(map(tuple, out.word_ids[lab])) == sorted(map(tuple, ids[lab]))  # the same label lists
+
+
+def test_every_route_records_its_shuffled_labels_with_paired_intervals(evaluated):
+    record, _ = evaluated
+    routes = record["label_routes"]
+    assert set(routes["shuffled"]) == set(routes["routes"])
+    for route, info in routes["shuffled"].items():
+        m, iv = info["metrics"], info["intervals"]["label_corr_mean"]
+        assert iv["lo"] <= m["label_corr_mean"] <= iv["hi"] and len(iv["replicates"]) == 20
+        # same features, same images: the shuffled replicates pair with the route's own
+        assert iv["method"] == routes["routes"][route]["intervals"]["label_corr_mean"]["method"]
+    assert not any("shuffled" in k for k in record.get("_route_labels", {}))

@@ -75,6 +75,25 @@ def test_gaps_have_paired_intervals_and_a_direction():
     assert "random-decoder GT label acc. +0.600" in text and "(control)" in text
 
 
+def test_shuffled_labels_gap_every_row_including_controls():
+    records = _records()
+    for r, shift in zip(records, (-0.25, 0.0, 0.0), strict=True):  # trained: shuffled labels 0.25 lower
+        lr = r["label_routes"]
+        lr["shuffled"] = {route: {"metrics": {k: v + shift for k, v in info["metrics"].items()},
+                                  "intervals": {k: {**iv, "replicates": [x + shift for x in iv["replicates"]]}
+                                                for k, iv in info["intervals"].items()}}
+                          for route, info in lr["routes"].items()}
+    report = label_validity(records)
+    rows = {(r["model"], r["route"]): r for r in report["rows"]}
+    g = {x["metric"]: x for x in rows[("sae:trained", "decoder")]["shuffled_gaps"]}
+    assert np.isclose(g["label_corr_mean"]["gap"], 0.25) and g["label_corr_mean"]["verdict"] == "beats"
+    assert np.isclose(g["label_corr_mean"]["lo"], 0.25) and np.isclose(g["label_corr_mean"]["hi"], 0.25)
+    codes = rows[("control:random-codes@sae:trained", "images")]["shuffled_gaps"]
+    assert {x["verdict"] for x in codes} == {"no separation"}  # a gap of exactly 0
+    assert report["summary_shuffled"]["decoder"]["label_corr_mean"] == {"beats": 1, "no separation": 1}  # + the control
+    assert "Verdicts against shuffled labels" in markdown_section(report)
+
+
 def test_validate_metrics_appends_the_section(tmp_path):
     folder = tmp_path / "res"
     for r in _records():

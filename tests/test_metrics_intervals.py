@@ -60,6 +60,28 @@ def _check(rec, values, point, jack=None):
     assert rec["interval"] == ("bc" if jack is None else "bca")
 
 
+def _share_se(hits) -> float:
+    """se of a share of n 0/1 values with half a success and half a failure added."""
+    hits = np.asarray(hits, dtype=float)
+    if hits.size == 0:
+        return np.nan
+    p = (hits.sum() + 0.5) / (hits.size + 1)
+    return np.sqrt(p * (1 - p) / hits.size)
+
+
+def _check_studentized(rec, values, point, point_se, ses):
+    """Replicates as brute force, and the ends the bootstrap-t interval (written out here)
+    clipped to [0, 1]."""
+    values, ses = np.asarray(values, dtype=float), np.asarray(ses, dtype=float)
+    got = np.array([np.nan if v is None else v for v in rec["replicates"]])
+    np.testing.assert_allclose(got, values, atol=2e-6)
+    ok = np.isfinite(values) & np.isfinite(ses) & (ses > 0)
+    t = (values[ok] - point) / ses[ok]
+    lo, hi = point - np.quantile(t, 0.975) * point_se, point - np.quantile(t, 0.025) * point_se
+    assert [rec["lo"], rec["hi"]] == pytest.approx([min(max(lo, 0), 1), min(max(hi, 0), 1)], abs=2e-6)
+    assert rec["interval"] == "studentized"
+
+
 def _u_clarity(members: np.ndarray, emb: np.ndarray) -> float:
     """Mean cosine over ordered pairs of copies of *different* images (explicit pairs)."""
     pairs = [emb[a] @ emb[b] for a, b in itertools.permutations(range(len(members)), 2) if members[a] != members[b]]
@@ -169,6 +191,7 @@ def test_ground_truth_fvu_and_zeroshot_match_brute_force():
     cfg = SuiteConfig(gt_threshold=0.7)
     got = metric_intervals(inputs, cfg, B, SEED)
     cov, auc, acc, fvu, za, zm = [], [], [], [], [], []
+    se = {"gt_coverage": [], "gt_auroc_mean": [], "gt_label_accuracy": []}
     full = ground_truth(acts, concepts, names, threshold=0.7)
     best = full.best_feature  # each concept keeps its full-sample best feature
     assert (best >= 0).all()
@@ -180,6 +203,9 @@ def test_ground_truth_fvu_and_zeroshot_match_brute_force():
         cov.append(covered.mean())
         auc.append(a[ci].mean())
         acc.append(np.mean(np.array(hit)[ci][covered]) if covered.any() else np.nan)
+        se["gt_coverage"].append(_share_se(covered))
+        se["gt_auroc_mean"].append(a[ci].std(ddof=1) / np.sqrt(3))
+        se["gt_label_accuracy"].append(_share_se(np.array(hit)[ci][covered]))
         fvu.append(np.mean(((x_hat[i] - x[i]) ** 2).mean(1) / (x[i] ** 2).mean(1)))
         mask = np.isin(i, ids)
         a = np.mean([correct[np.searchsorted(ids, j)] for j in i[mask]])
@@ -189,9 +215,12 @@ def test_ground_truth_fvu_and_zeroshot_match_brute_force():
     a = full.best_auroc
     fvu_units = ((x_hat - x) ** 2).mean(1) / (x ** 2).mean(1)
     z = correct.astype(float)
+    for key, values, point, point_se in (
+            ("gt_coverage", cov, np.mean(a >= 0.7), _share_se(a >= 0.7)),
+            ("gt_auroc_mean", auc, a.mean(), a.std(ddof=1) / np.sqrt(3)),
+            ("gt_label_accuracy", acc, np.mean(np.array(hit)[a >= 0.7]), _share_se(np.array(hit)[a >= 0.7]))):
+        _check_studentized(got[key], values, point, point_se, se[key])
     for key, values, point, jack in (
-            ("gt_coverage", cov, np.mean(a >= 0.7), None), ("gt_auroc_mean", auc, a.mean(), None),
-            ("gt_label_accuracy", acc, np.mean(np.array(hit)[a >= 0.7]), None),
             ("fvu", fvu, fvu_units.mean(), mean_jackknife(fvu_units)), ("zeroshot_a", za, z.mean(), mean_jackknife(z)),
             ("zeroshot_mean", zm, (z.mean() + 1) / 2, None)):
         _check(got[key], values, point, jack)

@@ -23,11 +23,12 @@ def _pairs(n_scenes, rng):
     return np.array(toggled), np.array(units)
 
 
-def _brute(base, edited, toggled, feature_concept):
+def _brute(base, edited, toggled, feature_concept, min_changes=10):
     """S_f by explicit loops over features and pairs."""
     out = []
     for f, c in enumerate(feature_concept):
-        if c < 0:
+        moves = sum(float(edited[p, f]) != float(base[p, f]) for p in range(base.shape[0]))
+        if c < 0 or moves < min_changes:
             out.append(np.nan)
             continue
         own, other = [], []
@@ -80,7 +81,7 @@ def test_only_other_attributes_scores_minus_one_and_silent_features_are_not_scor
     base = np.zeros((len(toggled), 2))
     edited = np.zeros_like(base)
     edited[:, 0] = toggled[:, 3:].any(axis=1)  # labelled with concept 0, responds to attribute 1 only
-    r = counterfactual_selectivity(base, edited, toggled, GROUPS, [0, 2])
+    r = counterfactual_selectivity(base, edited, toggled, GROUPS, [0, 2])  # feature 0 moves on 10 pairs
     assert r.per_feature[0] == -1.0 and np.isnan(r.per_feature[1]) and r.n_scored == 1
 
 
@@ -153,3 +154,20 @@ def test_bad_inputs_name_the_field():
         acc.update(np.zeros((2, 2)), np.zeros((2, 2)), np.full((2, 5), 2))
     with pytest.raises(ShapeMismatchError, match="edited"):
         acc.update(np.zeros((2, 2)), np.zeros((3, 2)), np.zeros((2, 5)))
+
+
+def test_a_feature_is_scored_only_from_min_changes_pairs_on():
+    rng = np.random.default_rng(7)
+    toggled, units = _pairs(40, rng)  # 80 pairs
+    base = np.zeros((len(toggled), 3))
+    edited = np.zeros_like(base)
+    own = np.flatnonzero(toggled[:, 1])
+    edited[own[:9], 0] = 1.0  # moves with its concept, but on 9 pairs only
+    edited[own[:10], 1] = 1.0  # on 10
+    edited[own[:2], 2] = 1.0  # on 2: scored 1.0 with min_changes=1
+    fc = np.array([1, 1, 1])
+    r = counterfactual_selectivity(base, edited, toggled, GROUPS, fc, units=units, b=20)
+    assert np.isnan(r.per_feature[0]) and r.per_feature[1] == 1.0 and np.isnan(r.per_feature[2]) and r.n_scored == 1
+    np.testing.assert_allclose(r.per_feature, _brute(base, edited, toggled, fc), equal_nan=True)
+    loose = counterfactual_selectivity(base, edited, toggled, GROUPS, fc, units=units, b=20, min_changes=1)
+    np.testing.assert_allclose(loose.per_feature, [1.0, 1.0, 1.0])

@@ -22,7 +22,7 @@ from interpbench.data.counterfactual import CounterfactualSource, concept_attrib
 from interpbench.data.shapes import CONCEPTS, word_concepts
 from interpbench.extraction.extract import extract_images, iter_image_chunks
 from interpbench.metrics.bootstrap import interval_record
-from interpbench.metrics.selectivity import INTERVAL_METHOD, counterfactual_selectivity
+from interpbench.metrics.selectivity import INTERVAL_METHOD, MIN_CHANGES, counterfactual_selectivity
 
 # A ground-truth label needs the feature to detect its concept at least halfway from chance
 # (AUROC 0.5) to perfect: below that the "label" is mostly noise, and a feature would be
@@ -46,7 +46,7 @@ def counterfactual_selectivity_step(rep, source, labels, per_feature, settings, 
     acts = _features(rep, cf, settings, ctx, cols)  # [items, labelled features]
     base, edited, scene = cf.pairs()
     toggled, groups = cf.toggled(), concept_attributes()
-    metrics, intervals, per = {"cf_pairs": len(base)}, {}, {}
+    metrics, intervals, per = {"cf_pairs": len(base), "cf_min_changes": MIN_CHANGES}, {}, {}
     for key, fc in labellings.items():
         r = counterfactual_selectivity(acts[base], acts[edited], toggled, groups, fc[cols], units=scene,
                                        seed=settings.seed)

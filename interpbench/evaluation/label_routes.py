@@ -65,6 +65,27 @@ def decoder_route(rep, words: list[str], settings, ctx) -> dict:
     return {"words": words, "labels": decoder_labels(emb, decoder_directions(rep), k=settings.top_k_words)}
 
 
+SHUFFLED = "-shuffled"  # route name suffix of the shuffled-labels control of a route
+
+
+def shuffled_labels(labels, seed: int):
+    """The shuffled-labels control of a route: the same label lists handed to other features
+    (a seeded permutation among the labelled features). It keeps every word's share and each
+    feature's activations, and breaks only which feature carries which words, so labels that
+    describe their features must score above it on every label metric."""
+    from interpbench.metrics.labels import FeatureLabels
+
+    lab = np.flatnonzero(labels.labelled)
+    perm = np.random.default_rng(seed).permutation(lab)
+    ids, scores = labels.word_ids.copy(), labels.scores.copy()
+    ids[lab], scores[lab] = labels.word_ids[perm], labels.scores[perm]
+    return FeatureLabels(ids, scores, labels.source)
+
+
+def is_shuffled(route: str) -> bool:
+    return route.endswith(SHUFFLED)
+
+
 def primary_route(routes: dict) -> str:
     return next(r for r in PRIORITY if r in routes or r == "images")
 
@@ -77,6 +98,8 @@ def after_suite(suite, routes: dict[str, dict], words: list[str], vjudge,
     numbers are taken from it, not computed again (label correlation is a [F, d] pass)."""
     if vjudge is not None:
         routes["images"] = {"words": words, "labels": suite.image_labels(vjudge)}
+    for route in [r for r in PRIORITY if r in routes]:
+        routes[route + SHUFFLED] = {"words": words, "labels": shuffled_labels(routes[route]["labels"], suite.cfg.seed)}
     metrics, per = {}, {}
     for route, lab in routes.items():
         if scored is not None and lab is scored[0]:
@@ -125,9 +148,14 @@ def _top_keys(route: dict, concept_of_word) -> list:
 
 def record(primary: str, route_metrics: dict, route_intervals: dict, agree: dict, unavailable: dict) -> dict:
     """record["label_routes"] (docs/results-schema.md)."""
+    def entry(r: str) -> dict:
+        return {"metrics": {k: route_metrics[r].get(k) for k in LABEL_KEYS if k in route_metrics[r]},
+                "intervals": route_intervals.get(r, {})}
+
     return {"primary": primary,
-            "routes": {r: {"metrics": {k: route_metrics[r].get(k) for k in LABEL_KEYS if k in route_metrics[r]},
-                           "intervals": route_intervals.get(r, {})} for r in PRIORITY if r in route_metrics},
+            "routes": {r: entry(r) for r in PRIORITY if r in route_metrics},
+            # route -> the same metrics with the route's labels shuffled among its features
+            "shuffled": {r: entry(r + SHUFFLED) for r in PRIORITY if r + SHUFFLED in route_metrics},
             "agreement": agree, "unavailable": unavailable}
 
 

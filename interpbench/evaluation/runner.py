@@ -121,14 +121,15 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
         primary = None
     metrics.update(route_metrics.get(primary, {}))
     per_feature.update(route_per.get(primary, {}))
-    per_feature.update({f"{k}@{r}": v for r, arrays in route_per.items() if r != primary for k, v in arrays.items()})
+    per_feature.update({f"{k}@{r}": v for r, arrays in route_per.items()
+                        if r != primary and not label_routes.is_shuffled(r) for k, v in arrays.items()})
     cf_metrics, cf_intervals, cf_per_feature = stage("counterfactual", counterfactual_selectivity_step, rep, source,
                                                      labels, per_feature, settings, ctx,
                                                      {r: v for r, v in routes.items() if r != primary})
     cf_metrics, cf_routes = label_routes.split_route_keys(cf_metrics)
     cf_intervals, cf_route_intervals = label_routes.split_route_keys(cf_intervals)
     metrics.update(cf_metrics)
-    per_feature.update(cf_per_feature)
+    per_feature.update({k: v for k, v in cf_per_feature.items() if not label_routes.is_shuffled(k)})
     if settings.zeroshot:
         metrics.update(stage("zeroshot", steps.zeroshot, rep, source, cache, settings, ctx))
     # intervals of the same numbers, from the cached rows (no second model pass)
@@ -166,7 +167,8 @@ def evaluate_model(spec: str, settings: EvalSettings, ctx: RunContext) -> tuple[
     if cf_intervals:
         record.setdefault("intervals", {}).update(cf_intervals)
     # the other routes' words, written by results.store.write_result as .labels.<route>.json sidecars
-    record["_route_labels"] = {r: steps.labels_for_record(lab) for r, lab in routes.items() if r != primary}
+    record["_route_labels"] = {r: steps.labels_for_record(lab) for r, lab in routes.items()
+                               if r != primary and not label_routes.is_shuffled(r)}
     return record, per_feature, steps.labels_for_record(labels)
 
 

@@ -35,12 +35,27 @@ def _column(key: str, title: str) -> Column:
     return Column((key,), title, "max", "label-validity", "")
 
 
-def _route_record(record: dict, route: str) -> dict | None:
-    """A record-shaped view of one route's label metrics (so validity.gap can read it)."""
-    info = ((record.get("label_routes") or {}).get("routes") or {}).get(route)
+SHUFFLED = "shuffled labels"
+
+
+def _route_record(record: dict, route: str, part: str = "routes") -> dict | None:
+    """A record-shaped view of one route's label metrics (so validity.gap can read it); part
+    "shuffled": the route's shuffled-labels control, stored in the same record."""
+    info = ((record.get("label_routes") or {}).get(part) or {}).get(route)
     if not isinstance(info, dict):
         return None
-    return {"model": record["model"], "metrics": info.get("metrics") or {}, "intervals": info.get("intervals") or {}}
+    model = record["model"] if part == "routes" else {**record["model"], "control": {"kind": SHUFFLED}}
+    return {"model": model, "metrics": info.get("metrics") or {}, "intervals": info.get("intervals") or {}}
+
+
+def _gaps(view: dict, cview: dict, kind: str) -> list[dict]:
+    out = []
+    for key, title in METRICS:
+        g = gap(view, cview, _column(key, title))
+        if g is not None:
+            out.append({"control": kind, "metric": key, "gap": g["gap"], "lo": g["lo"], "hi": g["hi"],
+                        "verdict": verdict(g)})
+    return out
 
 
 # the direction-aware verdict of verdicts.gap, in this section's words ("?": no interval)
@@ -89,30 +104,41 @@ def label_validity(records: list[dict]) -> dict:
                    "primary": lr.get("primary") == route, "control": (r["model"].get("control") or {}).get("kind"),
                    "values": _values(view),
                    "agreement": {k: v for k, v in (lr.get("agreement") or {}).items() if route in k.split("~")},
-                   "gaps": []}
+                   "gaps": [], "shuffled_gaps": []}
             for c in controls_of.get(id(r), []):
                 cview = _route_record(c, route)
-                if cview is None:
-                    continue
-                for key, title in METRICS:
-                    g = gap(view, cview, _column(key, title))
-                    if g is not None:
-                        row["gaps"].append({"control": c["model"]["control"].get("kind"), "metric": key,
-                                            "gap": g["gap"], "lo": g["lo"], "hi": g["hi"], "verdict": verdict(g)})
+                if cview is not None:
+                    row["gaps"] += _gaps(view, cview, c["model"]["control"].get("kind"))
+            shuffled = _route_record(r, route, "shuffled")
+            if shuffled is not None:  # the same features with each other's labels: controls too
+                row["shuffled_gaps"] = _gaps(view, shuffled, SHUFFLED)
             rows.append(row)
     return {"method": "per route: label metrics with 95% intervals; gap = trained - control (validity.gap); "
-                      "beats: gap interval above 0; control better: below 0; no separation: contains 0",
-            "rows": rows, "summary": summary(rows)}
+                      "beats: gap interval above 0; control better: below 0; no separation: contains 0; "
+                      "shuffled_gaps: the same labels handed to other features of the same model",
+            "rows": rows, "summary": summary(rows), "summary_shuffled": summary(rows, "shuffled_gaps")}
 
 
-def summary(rows: list[dict]) -> dict:
-    """route -> metric -> counts of verdicts over every (model, control) gap."""
+def summary(rows: list[dict], which: str = "gaps") -> dict:
+    """route -> metric -> counts of verdicts over every (model, control) gap (which="gaps") or
+    every row's gap to its own shuffled labels (which="shuffled_gaps")."""
     out: dict = {}
     for row in rows:
-        for g in row["gaps"]:
+        for g in row.get(which, []):
             counts = out.setdefault(row["route"], {}).setdefault(g["metric"], {})
             counts[g["verdict"]] = counts.get(g["verdict"], 0) + 1
     return out
+
+
+def _gap_text(gaps: list[dict], name: bool = True) -> str:
+    return "; ".join((f"{g['control']} " if name else "") + f"{dict(METRICS)[g['metric']]} {g['gap']:+.3f}"
+                     + (f" [{_num(g['lo'])}, {_num(g['hi'])}]" if g["lo"] is not None else "")
+                     + f" {g['verdict']}" for g in gaps) or "–"
+
+
+def _summary_text(counts: dict) -> str:
+    return "; ".join(f"{route} {dict(METRICS)[m]}: " + ", ".join(f"{n} {v}" for v, n in sorted(c.items()))
+                     for route, ms in counts.items() for m, c in ms.items())
 
 
 def _num(v) -> str:
@@ -127,25 +153,31 @@ def markdown_section(report: dict) -> str:
     lines = ["", "## Label validity (every labelling route)", "",
              "Per model and route (docs/metrics.md#label-routes): GT label accuracy, label correlation and CF "
              "selectivity with their 95% intervals; agreement = share of features labelled by two routes whose top "
-             "words name the same ground-truth concept (n features); gaps = trained minus control (beats: interval "
-             "above 0, the labels beat the control; control better: below 0; no separation: contains 0). "
-             "Controls' own rows are marked. * = the model's primary route.", "",
-             "| data set | model | route | GT label acc. | label corr. | CF select. | agreement | gaps to controls |",
-             "|---|---|---|---|---|---|---|---|"]
+             "words name the same ground-truth concept (n features). Two kinds of gap, each value minus control "
+             "(beats: interval above 0; control better: below 0; no separation: contains 0): **vs shuffled labels** "
+             "hands the same labels to other features of the same model, so it asks whether the labels describe "
+             "their own features (every row, controls included); **gaps to controls** compare with the random-codes, "
+             "random-decoder and untrained representations labelled the same way, so they ask whether the trained "
+             "features are easier to name than random ones. Controls' own rows are marked. * = the model's primary "
+             "route.", "",
+             "| data set | model | route | GT label acc. | label corr. | CF select. | agreement | vs shuffled labels "
+             "| gaps to controls |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in report["rows"]:
         model = f"`{row['model']}`" + (" (control)" if row["control"] else "")
         agree = "; ".join(f"{k} {_num(v['share'])} ({v['n']})" for k, v in row["agreement"].items()) or "–"
-        gaps = "; ".join(f"{g['control']} {dict(METRICS)[g['metric']]} {g['gap']:+.3f}"
-                         + (f" [{_num(g['lo'])}, {_num(g['hi'])}]" if g["lo"] is not None else "")
-                         + f" {g['verdict']}" for g in row["gaps"]) or "–"
         vals = [_cell(row["values"][k]) for k, _ in METRICS]
         lines.append(f"| {row['dataset']} | {model} | {row['route']}{' *' if row['primary'] else ''} | "
-                     + " | ".join(vals) + f" | {agree} | {gaps} |")
+                     + " | ".join(vals) + f" | {agree} | {_gap_text(row.get('shuffled_gaps', []), name=False)} | "
+                     + f"{_gap_text(row['gaps'])} |")
     if not report["rows"]:
-        lines.append("| – | no results with label routes: re-run `interpbench evaluate` | | | | | | |")
-    lines += ["", "Verdicts over every (model, control) gap, per route and metric: " + (
-        "; ".join(f"{route} {dict(METRICS)[m]}: " + ", ".join(f"{n} {v}" for v, n in sorted(c.items()))
-                  for route, ms in report["summary"].items() for m, c in ms.items())
+        lines.append("| – | no results with label routes: re-run `interpbench evaluate` | | | | | | | |")
+    shuffled = _summary_text(report.get("summary_shuffled") or {})
+    lines += ["", "Verdicts against shuffled labels, per route and metric (every row): " + (
+        shuffled or "no results with shuffled-label controls (results written before they existed: re-run "
+                    "`interpbench evaluate`)") + ".",
+              "", "Verdicts over every (model, control) gap, per route and metric: " + (
+        _summary_text(report["summary"])
         or "no control with label routes was evaluated (`interpbench evaluate -m control:random-codes@MODEL ...`)")]
     return "\n".join(lines) + "\n"
 

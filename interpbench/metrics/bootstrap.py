@@ -135,14 +135,26 @@ def studentized_interval(v: np.ndarray, idx: np.ndarray, level: float = LEVEL) -
     """Bootstrap-t interval of a mean (Efron & Tibshirani 1993, ch. 12.5): the quantiles of
     t* = (mean* - mean) / se* turned around the point with the sample's own standard error.
     Resamples with se* = 0 (all units equal) carry no t and are left out."""
-    n, m = v.size, float(v.mean())
-    se = float(v.std(ddof=1)) / np.sqrt(n) if n > 1 else 0.0
+    n = v.size
     xs = v[idx]
-    se_b = xs.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(len(idx))
-    ok = se_b > 0
-    if se == 0 or not ok.any():
+    means = np.concatenate([[v.mean()], xs.mean(axis=1)])
+    ses = np.concatenate([[v.std(ddof=1)], xs.std(axis=1, ddof=1)]) / np.sqrt(n) if n > 1 else np.zeros(len(idx) + 1)
+    return studentized_from(means, ses, level)
+
+
+def studentized_from(means, ses, level: float = LEVEL) -> tuple[float, float] | None:
+    """Bootstrap-t interval from the statistic and its standard error per replicate, row 0
+    being the point (mean, se) and rows 1.. the replicates: the point minus the replicates'
+    t = (mean* - mean) / se* quantiles times the point's se. Replicates without a finite t
+    (se* = 0) are left out; a point with se = 0 gives the one-point interval."""
+    means, ses = np.asarray(means, dtype=np.float64), np.asarray(ses, dtype=np.float64)
+    m, se = float(means[0]), float(ses[0])
+    if not np.isfinite(m):
+        return None
+    ok = np.isfinite(means[1:]) & np.isfinite(ses[1:]) & (ses[1:] > 0)
+    if not se > 0 or not ok.any():
         return m, m
-    t = (xs.mean(axis=1)[ok] - m) / se_b[ok]
+    t = (means[1:][ok] - m) / ses[1:][ok]
     a = (1 - level) / 2
     t_lo, t_hi = np.quantile(t, [a, 1 - a])
     return m - t_hi * se, m - t_lo * se

@@ -131,19 +131,30 @@ def decoder_labels(word_embeddings, w_dec, k: int = 5, chunk: int = 4096) -> Fea
     return _nearest_words(atoms, word_embeddings, k, chunk, "word_embeddings", "decoder")
 
 
-def image_labels(topn_sums, valid, vocab_text_judge, k: int = 5, chunk: int | None = None) -> FeatureLabels:
+def image_labels(topn_sums, valid, vocab_text_judge, k: int = 5, chunk: int | None = None,
+                 counts=None, centre=None) -> FeatureLabels:
     """Top-k words per feature by cosine between the judge text embedding of each word and the
-    sum (equivalently the mean) of the feature's top-n unit judge image embeddings.
+    mean of the feature's top-n unit judge image embeddings, minus `centre` when given.
 
     topn_sums: [F, d] (`TopNAccumulator.sums`); valid: [F] bool, features with enough top
     images (others get no label); vocab_text_judge: [V, d] or an iterable of [v, d] chunks;
-    chunk: words per block (default: a [F, chunk] float32 block of about 256 MB).
+    chunk: words per block (default: a [F, chunk] float32 block of about 256 MB); counts: [F]
+    top images per feature and centre: [d] the mean unit judge embedding of all images (the
+    suite passes both). Centred, a word scores by how much more similar it is to the feature's
+    top images than to the average image, so words that fit every image (a background or count
+    present in most scenes, "photo" for a CLIP judge) do not win by being common.
     A word whose judge vector is all zeros (ground-truth judge: a word that names no concept)
     never labels. Memory: one [F, chunk] block at a time."""
     sums = to_matrix(topn_sums, "topn_sums", None, torch.float32)
     keep = torch.as_tensor(np.asarray(valid)).bool()
     if keep.shape != (sums.shape[0],):
         raise ShapeMismatchError(f"valid: shape {tuple(keep.shape)}; expected [{sums.shape[0]}] (one flag per feature).")
+    if centre is not None:
+        n = torch.as_tensor(np.asarray(counts), dtype=torch.float32).clamp(min=1)
+        if n.shape != (sums.shape[0],):
+            raise ShapeMismatchError(f"counts: shape {tuple(n.shape)}; expected [{sums.shape[0]}] (one per feature).")
+        sums = sums / n[:, None] - to_matrix(torch.as_tensor(centre).reshape(1, -1), "centre", sums.shape[1],
+                                             torch.float32)
     sums = torch.where(keep[:, None], sums, torch.zeros_like(sums))  # zero rows get no label
     chunk = chunk or max(256, BLOCK_ENTRIES // max(1, sums.shape[0]))
     return _nearest_words(sums, vocab_text_judge, k, chunk, "vocab_text_judge", "images")

@@ -260,10 +260,14 @@ class MetricSuite:
     # ---- labelling routes (after finalize) ----------------------------------------------
     def image_labels(self, vocab_text_judge, k: int | None = None) -> FeatureLabels:
         """The image route: each feature's top-k words by cosine between their judge text
-        embeddings and the mean of the feature's top-n unit judge image embeddings (features with
-        fewer than n_min top images get none). Streams words in blocks; no [F, V] array."""
-        valid = (self.topn.counts() >= max(self.cfg.n_min, 2)).numpy()
-        return image_labels(self.topn.sums(), valid, _as_numpy(vocab_text_judge), k or self.cfg.top_k_words)
+        embeddings and the mean of the feature's top-n unit judge image embeddings minus that of
+        all images (`labels.image_labels`; features with fewer than n_min top images get none).
+        Streams words in blocks; no [F, V] array."""
+        counts = self.topn.counts()
+        valid = (counts >= max(self.cfg.n_min, 2)).numpy()
+        centre = self.clarity.sum_all / max(int(self.clarity.n_images), 1)  # the average image
+        return image_labels(self.topn.sums(), valid, _as_numpy(vocab_text_judge), k or self.cfg.top_k_words,
+                            counts=counts.numpy(), centre=centre.numpy())
 
     def label_metrics(self, labels: FeatureLabels, vocab: list[str], vocab_text_judge) -> tuple[dict, dict]:
         """(metrics, per_feature) of one set of labels from the streamed state: labelled share,
