@@ -79,6 +79,27 @@ def test_a_better_control_is_its_own_verdict_not_separation():
     assert gap(t, c, COL["fvu"])["verdict"] == SEPARATES
 
 
+def test_label_columns_compare_the_same_labelling_route():
+    """A residual SAE labelled through its decoder (label corr. 0.30) against a random-codes control
+    (primary route: images, 0.40; no decoder route) has no label gap; against a random-decoder control
+    whose primary route is images (0.50) but which also has decoder labels (0.10), the gap is taken
+    on the decoder route: +0.20."""
+    def routes(primary, **values):
+        return {"primary": primary, "routes": {r: {"metrics": {"label_corr_mean": v},
+                                                   "intervals": {"label_corr_mean": _iv(v, 0.01)}}
+                                               for r, v in values.items()}}
+    t = rec("sae:resid", {"label_corr_mean": 0.30, "fvu": 0.05}) | {"label_routes": routes("decoder", decoder=0.30,
+                                                                                           images=0.2)}
+    codes = rec("control:random-codes@sae:resid", {"label_corr_mean": 0.40, "fvu": 0.5},
+                control=("random-codes", "sae:resid")) | {"label_routes": routes("images", images=0.40)}
+    dec = rec("control:random-decoder@sae:resid", {"label_corr_mean": 0.50, "fvu": 0.9},
+              control=("random-decoder", "sae:resid")) | {"label_routes": routes("images", decoder=0.10, images=0.5)}
+    col = COL["label_correlation_mean"]  # reads label_corr_mean
+    assert gap(t, codes, col) is None and gap(t, codes, COL["fvu"]) is not None
+    g = gap(t, dec, col)
+    assert g["gap"] == pytest.approx(0.20) and g["verdict"] == SEPARATES
+
+
 def test_control_better_shows_in_validity_footnote_and_blocks_bold(tmp_path):
     folder = write(tmp_path / "r",
                    rec("shapes:sae", {"paired_multimodality": 0.141, "label_correlation_mean": 0.3}),

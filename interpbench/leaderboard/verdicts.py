@@ -61,10 +61,37 @@ def _paired(it: dict, ic: dict) -> tuple[float, float] | None:
     return percentile_interval(d, it.get("level", 0.95))
 
 
+# Label metrics depend on the labelling route (docs/metrics.md#label-routes): a trained SAE on the
+# residual stream is labelled through its decoder, its random-codes control (no decoder) through
+# the images, and comparing those would compare routes, not representations.
+LABEL_KEYS = frozenset({"labelled_pct", "label_corr_mean", "label_corr_median", "label_corr_share",
+                        "gt_label_accuracy", "cf_selectivity"})
+
+
+def same_route(trained: dict, control: dict, col) -> dict | None:
+    """The control as the trained model's primary labelling route labels it, for a label column:
+    the control itself when its primary route is the same, a record-shaped view of its entry for
+    that route otherwise, None when it has no such route (no gap). Other columns, and records
+    without label routes, pass through."""
+    if not LABEL_KEYS & set(col.keys):
+        return control
+    rt, rc = trained.get("label_routes"), control.get("label_routes")
+    if not isinstance(rt, dict) or not isinstance(rc, dict) or rc.get("primary") == rt.get("primary"):
+        return control
+    info = (rc.get("routes") or {}).get(rt.get("primary"))
+    if not isinstance(info, dict):
+        return None
+    return {"model": control["model"], "metrics": info.get("metrics") or {}, "intervals": info.get("intervals") or {}}
+
+
 def gap(trained: dict, control: dict, col) -> dict | None:
     """One pair on one column: {"gap", "lo", "hi", "method", "verdict", "separates"} (None if
-    either lacks the metric, or the control copies it from the trained model by construction)."""
+    either lacks the metric, the control copies it from the trained model by construction, or,
+    for a label column, the control has no labels by the trained model's route)."""
     if col.key in COPIED_BY_CONSTRUCTION.get(control["model"]["control"].get("kind"), ()):
+        return None
+    control = same_route(trained, control, col)
+    if control is None:
         return None
     vt, vc = col.value(trained["metrics"]), col.value(control["metrics"])
     if vt is None or vc is None:
