@@ -58,7 +58,7 @@ def test_each_page_names_its_rank_and_opens_with_a_short_headline_table():
     assert pages
     for page in pages:
         text = page.read_text(encoding="utf-8")
-        assert re.search(r"ranked by|No single rank", text, re.IGNORECASE), page.name
+        assert re.search(r"ranked by|Rank \(`#`\): by|No single rank", text, re.IGNORECASE), page.name
         header = next(line for line in text.splitlines() if line.startswith("| "))
         n_cols = header.count("|") - 1
         assert n_cols <= 10, f"{page.name}: headline table has {n_cols} columns"

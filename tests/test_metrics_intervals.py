@@ -24,7 +24,7 @@ from interpbench.metrics.intervals import (
     weighted_pairwise_cosine,
 )
 from interpbench.metrics.label_correlation import label_correlation
-from interpbench.metrics.suite import SuiteConfig
+from interpbench.metrics.suite import MetricSuite, SuiteConfig
 from interpbench.metrics.zeroshot import (
     EncoderView,
     PassthroughTokenizer,
@@ -172,6 +172,30 @@ def test_label_correlation_matches_the_one_call_metric_on_resampled_rows():
                 for i, f in zip(idx, fidx, strict=True)]
         _check(got[key], corr, np.nanmean(label_correlation(acts, judge, lab).per_feature))
     assert "multimodal_fraction" not in got  # the suite's own interval (MetricSuite.extras)
+
+
+def test_frequency_matched_label_correlation_keeps_the_full_sample_features_with_n_images():
+    acts, judge = _data()
+    acts[:11, 5] = 0.0  # a feature left with fewer than n images
+    labels = np.random.default_rng(2).normal(size=(acts.shape[1], judge.shape[1]))
+    cfg = SuiteConfig(top_n=8)
+    matched = (acts > cfg.tau).sum(axis=0) >= cfg.top_n  # fixed from the full sample
+    assert 0 < matched.sum() < acts.shape[1] and not matched[0]  # the rare feature is left out
+    got = metric_intervals(_inputs(acts, judge, label_text_judge=labels), cfg, B, SEED)
+    idx, fidx = resample_indices(len(acts), B, SEED), resample_indices(acts.shape[1], B, SEED + 1)
+
+    def mean(per, f):
+        per = np.where(matched, per, np.nan)[f]
+        return np.nanmean(per)
+    corr = [mean(label_correlation(acts[i], judge[i], labels).per_feature, f) for i, f in zip(idx, fidx, strict=True)]
+    point = mean(label_correlation(acts, judge, labels).per_feature, np.arange(acts.shape[1]))
+    _check(got["label_corr_matched"], corr, point)
+    # the suite's own point: the mean over the same features
+    suite = MetricSuite(acts.shape[1], judge.shape[1], config=cfg, label_text_judge=labels)
+    suite.update_images(torch.from_numpy(acts).float(), torch.from_numpy(judge).float(), torch.arange(len(acts)))
+    metrics, _ = suite.finalize()
+    assert metrics["label_corr_matched"] == pytest.approx(point, abs=1e-6)
+    assert metrics["label_corr_matched_n"] == int(matched.sum())
 
 
 def test_ground_truth_fvu_and_zeroshot_match_brute_force():

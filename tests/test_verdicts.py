@@ -79,6 +79,18 @@ def test_a_better_control_is_its_own_verdict_not_separation():
     assert gap(t, c, COL["fvu"])["verdict"] == SEPARATES
 
 
+def test_rows_whose_intervals_overlap_share_a_rank():
+    from interpbench.leaderboard.tables import _rank_cells
+
+    col = COL["label_corr_matched"]
+    rows = [{col.key: v, f"{col.key}_lo": v - h, f"{col.key}_hi": v + h}
+            for v, h in ((0.469, 0.08), (0.446, 0.08), (0.294, 0.033), (0.224, 0.025), (0.2, 0.0))]
+    rows[4][f"{col.key}_lo"] = rows[4][f"{col.key}_hi"] = None  # no interval: compared by value
+    rows.append({col.key: None})
+    # 1 and 2 overlap; 3 is below both; 4 below 1-3 (0.249 < 0.261); 5 (no interval) below everything
+    assert _rank_cells(rows, col) == ["1", "1", "3", "4", "5", "–"]
+
+
 def test_label_columns_compare_the_same_labelling_route():
     """A residual SAE labelled through its decoder (label corr. 0.30) against a random-codes control
     (primary route: images, 0.40; no decoder route) has no label gap; against a random-decoder control
@@ -177,7 +189,8 @@ def test_no_single_rank_when_no_column_separates(tmp_path):
 def test_rank_by_names_the_users_column_and_warns_when_it_does_not_separate(tmp_path):
     rows, verdicts, rank, text = _page(tmp_path, _two_models_with_controls(), rank_by="Clarity")
     assert rank.col.key == "clarity" and _ranks(text) == [("shapes:sparse", "1"), ("shapes:dense", "2")]
-    assert "**Rank (`#`): by Clarity ↑**, chosen with `--rank-by clarity`. Caution: on this page Clarity has " \
+    assert "**Rank (`#`): by Clarity ↑**, chosen with `--rank-by clarity`; rows share a rank unless another row's " \
+           "95% interval lies wholly on the better side of theirs. Caution: on this page Clarity has " \
            "the verdict *does not separate* (does not separate for `shapes:sparse`)" in text
     with pytest.raises(BadSpecError, match="not a ranked leaderboard column"):
         _page(tmp_path / "x", _two_models_with_controls(), rank_by="baseline")
@@ -253,9 +266,9 @@ def test_headline_has_at_most_ten_columns_the_separating_ones_first(tmp_path):
     assert len(cells) == 2 + MAX_HEADLINE_METRICS == 10
     titles = [c.split("[^")[1].rstrip("] ") for c in cells[2:]]
     assert {"zeroshot_mean", "l0", "fvu"} <= set(titles)
-    # the rank order's columns come next: label corr., paired, CF, GT label acc., GT coverage
-    assert {"label_correlation_mean", "paired_multimodality", "cf_selectivity", "gt_label_accuracy",
-            "gt_coverage"} == set(titles) - {"zeroshot_mean", "l0", "fvu"}
+    # the rank order's columns come next: label corr., label corr.@n, paired, CF, GT label acc.
+    assert {"label_correlation_mean", "label_corr_matched", "paired_multimodality", "cf_selectivity",
+            "gt_label_accuracy"} == set(titles) - {"zeroshot_mean", "l0", "fvu"}
     full = next(ln for ln in text.split("## Full table")[1].splitlines() if ln.startswith("| #"))
     assert len(full.strip("|").split(" | ")) == 2 + len(COLUMNS)
 

@@ -27,11 +27,11 @@ PRIORITY = ("text", "decoder", "images")
 ROUTE_OF_SOURCE = {"text_tower": "text", "decoder": "decoder", "images": "images"}
 # the label metrics every route gets; the primary route's are also the record's top-level ones
 LABEL_KEYS = ("labelled_pct", "label_corr_mean", "label_corr_median", "label_corr_share", "label_corr_n",
-              "gt_label_accuracy", "cf_selectivity", "cf_selectivity_n")
-INTERVAL_KEYS = ("label_corr_mean", "gt_label_accuracy", "cf_selectivity")
+              "label_corr_matched", "label_corr_matched_n", "gt_label_accuracy", "cf_selectivity", "cf_selectivity_n")
+INTERVAL_KEYS = ("label_corr_mean", "label_corr_matched", "gt_label_accuracy", "cf_selectivity")
 # what MetricSuite.label_metrics gives one set of labels (MetricSuite.finalize gives the same keys)
 ROUTE_METRICS = ("labelled_pct", "label_corr_mean", "label_corr_median", "label_corr_share", "label_corr_n",
-                 "gt_label_accuracy")
+                 "label_corr_matched", "label_corr_matched_n", "gt_label_accuracy")
 
 
 def has_decoder(rep) -> bool:

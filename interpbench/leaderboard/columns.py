@@ -74,10 +74,10 @@ ANALYSIS_COLUMNS: tuple[Column, ...] = tuple(replace(c, analysis=True) for c in 
 
 COLUMNS: tuple[Column, ...] = (
     Column(("clarity",), "Clarity", "max", "clarity",
-           "Mean pairwise cosine of judge embeddings of the images each feature fires on (tau, n_min).", rank=6),
+           "Mean pairwise cosine of judge embeddings of the images each feature fires on (tau, n_min).", rank=7),
     Column(("clarity_matched",), "Clarity@n", "max", "frequency-matched-clarity",
            "Frequency-matched Clarity: every feature scored on its top n images (n = top_n), features active on "
-           "fewer than n images left out, so rare features cannot score high by chance.", rank=7),
+           "fewer than n images left out, so rare features cannot score high by chance.", rank=8),
     Column(("clarity_baseline",), "baseline", None, "dataset-baseline",
            "Clarity of the data set itself: mean pairwise cosine over all images. Not ranked."),
     Column(("active_features_pct",), "Active F%", "max", "active-features",
@@ -88,19 +88,23 @@ COLUMNS: tuple[Column, ...] = (
            "band [0.1, 0.9]. Per-tower marginals only: shuffling the captions does not change it."),
     Column(("paired_multimodality",), "paired multimodal", "max", "paired-multimodality",
            "Mean over image-caption pairs of cos(image, own caption) minus the mean cos(image, every other "
-           "caption), on feature activations; chance 0.", rank=2),
+           "caption), on feature activations; chance 0.", rank=3),
     Column(("label_correlation_mean", "label_corr_mean"), "label corr.", "max", "label-correlation",
            "Mean Pearson correlation between a feature's activations and its top word's judge similarity "
            "(ground-truth judge: whether the word's concept is in the image).", rank=1),
+    Column(("label_corr_matched",), "label corr.@n", "max", "frequency-matched-label-correlation",
+           "Frequency-matched label correlation: the mean over the labelled features active on at least n images "
+           "(n = top_n, as Clarity@n); a feature seen on few images cannot correlate highly with any concept.",
+           rank=2),
     Column(("gt_coverage",), "GT coverage", "max", "ground-truth-coverage",
-           "Share of ground-truth concepts detected by some feature with AUROC >= 0.9 (Shapes only).", rank=5),
+           "Share of ground-truth concepts detected by some feature with AUROC >= 0.9 (Shapes only).", rank=6),
     Column(("gt_label_accuracy",), "GT label acc.", "max", "label-accuracy",
-           "Share of covered concepts whose best feature's top word names the concept (Shapes only).", rank=4),
+           "Share of covered concepts whose best feature's top word names the concept (Shapes only).", rank=5),
     Column(("cf_selectivity",), "CF select.", "max", "counterfactual-selectivity",
            "Counterfactual selectivity: mean over features labelled with a Shapes concept (top vocabulary "
            "word) of (own - other) / (own + other), own/other the mean |activation change| when one-object "
            "scenes are re-rendered with the feature's concept changed / another attribute changed; 1 = moves "
-           "only with its concept, 0 = no preference; 95% interval by bootstrap over scenes and features (Shapes only).", rank=3),
+           "only with its concept, 0 = no preference; 95% interval by bootstrap over scenes and features (Shapes only).", rank=4),
     Column(("zeroshot_mean",), "zero-shot", "max", "zero-shot-accuracy",
            "Mean top-1 zero-shot accuracy over attributes, through clip-benchmark."),
     Column(("fvu",), "FVU (nMSE)", "min", "reconstruction-fvu",

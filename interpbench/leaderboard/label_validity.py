@@ -27,7 +27,7 @@ from interpbench.leaderboard.records import is_control, not_a_row, select
 from interpbench.leaderboard.verdicts import CONTROL_BETTER, NO_SEPARATION, SEPARATES, control_pairs, gap
 
 METRICS = (("gt_label_accuracy", "GT label acc."), ("label_corr_mean", "label corr."),
-           ("cf_selectivity", "CF select."))
+           ("label_corr_matched", "label corr.@n"), ("cf_selectivity", "CF select."))
 ROUTES = ("text", "decoder", "images")
 
 
@@ -151,7 +151,8 @@ def _cell(v: dict) -> str:
 
 def markdown_section(report: dict) -> str:
     lines = ["", "## Label validity (every labelling route)", "",
-             "Per model and route (docs/metrics.md#label-routes): GT label accuracy, label correlation and CF "
+             "Per model and route (docs/metrics.md#label-routes): GT label accuracy, label correlation, "
+             "frequency-matched label correlation (features active on at least n images) and CF "
              "selectivity with their 95% intervals; agreement = share of features labelled by two routes whose top "
              "words name the same ground-truth concept (n features). Two kinds of gap, each value minus control "
              "(beats: interval above 0; control better: below 0; no separation: contains 0): **vs shuffled labels** "
@@ -160,9 +161,9 @@ def markdown_section(report: dict) -> str:
              "random-decoder and untrained representations labelled the same way, so they ask whether the trained "
              "features are easier to name than random ones. Controls' own rows are marked. * = the model's primary "
              "route.", "",
-             "| data set | model | route | GT label acc. | label corr. | CF select. | agreement | vs shuffled labels "
+             "| data set | model | route | " + " | ".join(t for _, t in METRICS) + " | agreement | vs shuffled labels "
              "| gaps to controls |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|" + "---|" * len(METRICS) + "---|---|---|"]
     for row in report["rows"]:
         model = f"`{row['model']}`" + (" (control)" if row["control"] else "")
         agree = "; ".join(f"{k} {_num(v['share'])} ({v['n']})" for k, v in row["agreement"].items()) or "–"
@@ -171,7 +172,7 @@ def markdown_section(report: dict) -> str:
                      + " | ".join(vals) + f" | {agree} | {_gap_text(row.get('shuffled_gaps', []), name=False)} | "
                      + f"{_gap_text(row['gaps'])} |")
     if not report["rows"]:
-        lines.append("| – | no results with label routes: re-run `interpbench evaluate` | | | | | | | |")
+        lines.append("| – | no results with label routes: re-run `interpbench evaluate` |" + " |" * (len(METRICS) + 4))
     shuffled = _summary_text(report.get("summary_shuffled") or {})
     lines += ["", "Verdicts against shuffled labels, per route and metric (every row): " + (
         shuffled or "no results with shuffled-label controls (results written before they existed: re-run "

@@ -35,11 +35,13 @@ def _ok(v: ColumnVerdict, rows: list[dict]) -> bool:
 
 def choose_rank(verdicts: dict[str, ColumnVerdict], rows: list[dict], rank_by: str | None = None) -> Rank:
     order = ", ".join(c.title for c in RANK_ORDER)
-    how = "Choose another column with `interpbench leaderboard --rank-by COLUMN`."
+    how = ("Rows share a rank unless another row's 95% interval on that column lies wholly above (↑) or below (↓) "
+           "theirs. Choose another column with `interpbench leaderboard --rank-by COLUMN`.")
     if rank_by is not None:
         col = find_column(rank_by)
         v = verdicts.get(col.key)
-        text = f"**Rank (`#`): by {col.title}{col.arrow}**, chosen with `--rank-by {col.key}`."
+        text = (f"**Rank (`#`): by {col.title}{col.arrow}**, chosen with `--rank-by {col.key}`; rows share a rank "
+                "unless another row's 95% interval lies wholly on the better side of theirs.")
         if v is None or not _ok(v, rows):
             state = v.verdict if v is not None and v.verdict else "not measured"
             why = f" ({v.short})" if v is not None and v.verdict else ""

@@ -142,14 +142,22 @@ def interval_note(col, rows: list[dict]) -> str:
 
 
 def _rank_cells(rows: list[dict], rank_col) -> list[str]:
-    """`#` per row: the position by the rank column; – without a rank or without the value."""
+    """`#` per row: 1 + the number of rows whose 95% interval on the rank column lies wholly on
+    the better side of this row's (the bold rule's test), so rows whose intervals overlap share a
+    rank (1, 1, 3, ...): a position the intervals do not support is not claimed. Without
+    intervals, the plain position. – without a rank or without the value."""
     if rank_col is None:
         return ["–"] * len(rows)
-    out, n = [], 0
-    for r in rows:
-        n += r.get(rank_col.key) is not None
-        out.append(str(n) if r.get(rank_col.key) is not None else "–")
-    return out
+    key, up = rank_col.key, rank_col.better != "min"
+    have = [r for r in rows if r.get(key) is not None]
+
+    def clearly_better(a: dict, b: dict) -> bool:
+        ends = (a.get(f"{key}_lo"), a.get(f"{key}_hi"), b.get(f"{key}_lo"), b.get(f"{key}_hi"))
+        if any(e is None for e in ends):
+            return (a[key] > b[key]) if up else (a[key] < b[key])
+        return ends[0] > ends[3] if up else ends[1] < ends[2]
+    return [str(1 + sum(clearly_better(o, r) for o in have if o is not r)) if r.get(key) is not None else "–"
+            for r in rows]
 
 
 def _table(rows: list[dict], id_fields: tuple[str, ...], bold: dict[str, int], columns=COLUMNS,

@@ -65,7 +65,7 @@ def _paired(it: dict, ic: dict) -> tuple[float, float] | None:
 # residual stream is labelled through its decoder, its random-codes control (no decoder) through
 # the images, and comparing those would compare routes, not representations.
 LABEL_KEYS = frozenset({"labelled_pct", "label_corr_mean", "label_corr_median", "label_corr_share",
-                        "gt_label_accuracy", "cf_selectivity"})
+                        "label_corr_matched", "gt_label_accuracy", "cf_selectivity"})
 
 
 def same_route(trained: dict, control: dict, col) -> dict | None:

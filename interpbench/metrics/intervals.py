@@ -105,9 +105,9 @@ def metric_intervals(inputs: IntervalInputs, cfg, b: int = DEFAULT_B, seed: int 
     fidx = _with_identity(resample_indices(chunks.n_cols, b, seed + 1)) if chunks.n_cols else None
     weights = np.stack([np.bincount(i, minlength=n) for i in idx]).astype(np.float64)  # [b + 1, N]
     stats: dict[str, tuple] = {}  # key -> (point + replicates, method[, jackknife values])
-    _clarity_family(inputs, chunks, cfg, fidx, weights, stats)
+    matched = _clarity_family(inputs, chunks, cfg, fidx, weights, stats)
     if inputs.label_text_judge is not None or inputs.label_routes:
-        _label_correlation(inputs, chunks, fidx, weights, stats)
+        _label_correlation(inputs, chunks, fidx, weights, stats, matched)
     # the multimodality metrics' intervals come from MetricSuite.extras() (over features and pairs)
     if inputs.concepts is not None and inputs.concept_names is not None:
         _ground_truth(inputs, chunks, cfg, idx, stats, seed)
@@ -163,10 +163,11 @@ def weighted_pairwise_cosine(sums: torch.Tensor, n: torch.Tensor, q: torch.Tenso
     return out
 
 
-def _clarity_family(inputs, chunks, cfg, fidx, weights, stats) -> None:
+def _clarity_family(inputs, chunks, cfg, fidx, weights, stats) -> np.ndarray:
     """Clarity, Clarity@n, the Clarity baseline, L0 and Active F%, in one pass over the chunks:
     per image its count of active features, per feature its count and the sum of its images'
-    unit judge embeddings (float32 terms, as the suite's RowSums), and its top-n images."""
+    unit judge embeddings (float32 terms, as the suite's RowSums), and its top-n images.
+    Returns the [F] features with a full top-n set (the frequency-matched ones)."""
     emb = inputs.judge_unit
     emb32, d = emb.float(), emb.shape[1]
     per_image, count = np.zeros(chunks.n_rows), np.zeros(chunks.n_cols)
@@ -194,6 +195,7 @@ def _clarity_family(inputs, chunks, cfg, fidx, weights, stats) -> None:
     if fidx is not None:
         active = count >= cfg.n_min
         stats["active_features_pct"] = (100.0 * active[fidx].mean(axis=1), FEATURES, mean_jackknife(100.0 * active))
+    return (n_top >= cfg.top_n).numpy()
 
 
 def _per_feature_clarity(sums: torch.Tensor, n: torch.Tensor, n_min: int) -> np.ndarray:
@@ -210,7 +212,7 @@ def _per_feature_clarity(sums: torch.Tensor, n: torch.Tensor, n_min: int) -> np.
     return per
 
 
-def _label_correlation(inputs, chunks, fidx, weights, stats) -> None:
+def _label_correlation(inputs, chunks, fidx, weights, stats, matched: np.ndarray) -> None:
     """Per replicate, each feature's Pearson r from weighted sums over the images (the sums
     LabelCorrelationAccumulator keeps, with each image counted as often as it is drawn), for
     all replicates at once and a chunk of images at a time: the per-feature sums of a, a^2
@@ -247,6 +249,9 @@ def _label_correlation(inputs, chunks, fidx, weights, stats) -> None:
                 sums[0][f], sums[1][f], ss[word_of[f]], ss2[word_of[f]], sas[f]))).numpy()
         stats[key] = ([_feature_mean(per[:, r], fidx[r] if fidx is not None else None)
                        for r in range(cols)], TWO_LEVEL)
+        per[~matched] = np.nan  # frequency-matched: the features with a full top-n set (fixed)
+        stats[key.replace("label_corr_mean", "label_corr_matched")] = (
+            [_feature_mean(per[:, r], fidx[r] if fidx is not None else None) for r in range(cols)], TWO_LEVEL)
 
 
 def _label_words(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
