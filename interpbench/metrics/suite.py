@@ -193,7 +193,7 @@ class MetricSuite:
                                           seed=c.seed)
         red_mean, red = redundancy(self.topn, c.n_min, self._topn_sums)
         # frequency-matched Clarity: every feature on exactly top_n images (features with fewer left out)
-        full = (self.topn.counts() >= c.top_n).numpy()
+        full = self.matched_features()
         metrics.update(clarity_topn=mean, clarity_matched=float(arr[full].mean()) if full.any() else None,
                        clarity_matched_n=int(full.sum()), polysemanticity=poly_mean, redundancy=red_mean)
         per.update(clarity_topn=arr, polysemanticity=poly, redundancy=red)
